@@ -1,0 +1,231 @@
+"""The whole curation pipeline: read -> document stages -> tokenizer -> token shards.
+
+    python -m pipelines.curate                       # demo on the embedded sample corpus
+    python -m pipelines.curate --input web=data/*.jsonl.gz --output out/run1 [Beam flags]
+
+Document stages are listed in `document_stages`; each takes Documents and emits Documents
+and Rejected records, so adding a stage is one module and one line there.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from pipelines.options import CurateConfig, CurateOptions, curate_config, load_options
+from pipelines.sample_corpus import write_sample_corpus
+from schemas import arrow
+from schemas.document import DeadLetter, Document, Rejected
+from schemas.manifest import MANIFEST_VERSION, outcome_summary, shard_listing, to_json
+from tokenizer.train import EOS_TOKEN, PAD_TOKEN, TrainTokenizer
+from transforms import exact_dedup, normalize
+from transforms.accounting import CountOutcomes
+from transforms.common import split_by_type
+from transforms.readers import ReadInputs
+from transforms.tokenize import TokenizeAndWrite
+from transforms.write import TEMPORARY_DIR, WriteFile, WriteSharded
+
+OUTPUT_SUBDIRS = ("documents", "tokens", "tokenizer", "rejected", "dead_letter", TEMPORARY_DIR)
+SAMPLE_CORPUS_DIR = "./out/sample-corpus"
+
+
+def document_stages(config: CurateConfig) -> list[tuple[str, str, beam.PTransform]]:
+    """(step label, stage name in the manifest, transform), cheapest first."""
+    return [
+        ("Normalize", normalize.STAGE, normalize.Normalize()),
+        ("ExactDedup", exact_dedup.STAGE, exact_dedup.ExactDedup()),
+    ]
+
+
+def build(pipeline: beam.Pipeline, config: CurateConfig) -> None:
+    """Wire the whole curation graph onto `pipeline`."""
+    out = config.output
+    records = pipeline | "Read" >> ReadInputs(config.inputs)
+    docs, dead = split_by_type(records, "Read/Split", Document, DeadLetter)
+
+    stages = document_stages(config)
+    dropped = []
+    for label, _, stage in stages:
+        docs, rejected = split_by_type(docs | label >> stage, f"{label}/Split", Document, Rejected)
+        dropped.append(rejected)
+    rejected = dropped | "AllRejected" >> beam.Flatten()
+
+    tokenizer_json = docs | "Tokenizer" >> TrainTokenizer(config.tokenizer)
+    tokenizer_file = tokenizer_json | "Tokenizer/Serialize" >> beam.Map(
+        lambda j: ("tokenizer/tokenizer.json", j.encode("utf-8"), _tokenizer_facts(j))
+    ) | "Tokenizer/Write" >> beam.ParDo(WriteFile(out))
+    token_shards = docs | "Tokens" >> TokenizeAndWrite(
+        tokenizer_json, out, config.pack, config.dp_world_size, config.target_shard_bytes
+    )
+    doc_shards = docs | "Documents" >> _write_documents(out, config.target_shard_bytes)
+    written = {"documents": doc_shards, "tokens": token_shards, "tokenizer": tokenizer_file}
+    if config.write_rejected:
+        written["rejected"] = rejected | "Rejected" >> _write_rejected(out, config.target_shard_bytes)
+    written["dead_letter"] = dead | "DeadLetters" >> _write_dead_letters(out)
+
+    counts = (docs, rejected, dead) | "Accounting" >> CountOutcomes()
+    stage_names = [name for _, name, _ in stages]
+    side = {k: beam.pvalue.AsList(v) for k, v in written.items()}
+    _ = (
+        pipeline
+        | "Manifest/Once" >> beam.Create([None])
+        | "Manifest/Write"
+        >> beam.Map(_write_manifest, config, stage_names, beam.pvalue.AsList(counts), **side)
+    )
+
+
+def _write_documents(out: str, target_bytes: int) -> WriteSharded:
+    return WriteSharded(
+        out,
+        "documents",
+        "documents",
+        "parquet",
+        key=lambda d: (d.id, d.source_file),
+        weight=lambda d: len(d.text),
+        serialize=lambda docs: (arrow.table_to_parquet_bytes(arrow.documents_to_table(docs)), {}),
+        target=target_bytes,
+    )
+
+
+def _write_rejected(out: str, target_bytes: int) -> WriteSharded:
+    return WriteSharded(
+        out,
+        "rejected",
+        "rejected",
+        "parquet",
+        key=lambda r: (r.doc.id, r.doc.source_file, r.stage, r.reason),
+        weight=lambda r: len(r.doc.text),
+        serialize=lambda rs: (arrow.table_to_parquet_bytes(arrow.rejected_to_table(rs)), {}),
+        target=target_bytes,
+    )
+
+
+def _write_dead_letters(out: str) -> WriteSharded:
+    def to_jsonl(dead: list[DeadLetter]) -> tuple[bytes, dict]:
+        lines = (
+            json.dumps(
+                {
+                    "source": d.source,
+                    "file": d.source_file,
+                    "line": d.line,
+                    "offset": d.offset,
+                    "error": d.error,
+                    "snippet": d.snippet,
+                },
+                ensure_ascii=False,
+            )
+            for d in dead
+        )
+        return "".join(line + "\n" for line in lines).encode("utf-8"), {}
+
+    return WriteSharded(
+        out,
+        "dead_letter",
+        "dead_letter",
+        "jsonl",
+        key=lambda d: (d.source_file, d.offset or 0, d.line or 0, d.error, d.source),
+        weight=lambda d: len(d.snippet) + len(d.error),
+        serialize=to_jsonl,
+        target=64 << 20,
+    )
+
+
+def _tokenizer_facts(tokenizer_json: str) -> dict:
+    model = json.loads(tokenizer_json)
+    vocab = model["model"]["vocab"]
+    added = {t["content"]: t["id"] for t in model.get("added_tokens", [])}
+    return {
+        "vocab_size": len(vocab),
+        "eos_token": EOS_TOKEN,
+        "eos_id": added.get(EOS_TOKEN),
+        "pad_token": PAD_TOKEN,
+        "pad_id": added.get(PAD_TOKEN),
+    }
+
+
+def _write_manifest(_, config, stage_names, counts, documents, tokens, tokenizer, dead_letter, rejected=None):
+    token_shards = shard_listing(tokens)
+    manifest = {
+        "manifest_version": MANIFEST_VERSION,
+        "config": config.to_dict(),
+        **outcome_summary(counts, stage_names),
+        "tokenizer": tokenizer[0] if tokenizer else None,
+        "tokens": {
+            "seq_len": config.pack.seq_len,
+            "dp_world_size": config.dp_world_size,
+            "rows": sum(s["rows"] for s in token_shards),
+            "tokens": sum(s["tokens"] for s in token_shards),
+            "document_tokens": sum(s["document_tokens"] for s in token_shards),
+            "tail_tokens_dropped": sum(s["tail_tokens_dropped"] for s in token_shards),
+            "pad_tokens": sum(s["pad_tokens"] for s in token_shards),
+            "shards": token_shards,
+        },
+        "documents": {"shards": shard_listing(documents)},
+        "rejected": {"shards": shard_listing(rejected)} if rejected is not None else None,
+        "dead_letter": {"shards": shard_listing(dead_letter)},
+    }
+    from transforms.write import write_atomically
+
+    write_atomically(config.output, "manifest.json", to_json(manifest).encode("utf-8"))
+
+
+def clear_output(output: str) -> None:
+    """Remove what an earlier run wrote under `output` (only the pipeline's own entries)."""
+    paths = [FileSystems.join(output, name) for name in (*OUTPUT_SUBDIRS, "manifest.json")]
+    existing = [p for p in paths if FileSystems.exists(p)]
+    if existing:
+        FileSystems.delete(existing)
+
+
+def run(argv: list[str] | None = None) -> dict:
+    """Run the pipeline to completion and return the manifest."""
+    options = load_options(argv)
+    inputs = options.view_as(CurateOptions).input
+    if not inputs:
+        inputs = write_sample_corpus(os.path.abspath(SAMPLE_CORPUS_DIR))
+    config = curate_config(options, inputs)
+    clear_output(config.output)
+    with beam.Pipeline(options=options) as pipeline:
+        build(pipeline, config)
+    temporary = FileSystems.join(config.output, TEMPORARY_DIR)
+    if FileSystems.exists(temporary):
+        FileSystems.delete([temporary])
+    with FileSystems.open(FileSystems.join(config.output, "manifest.json")) as f:
+        return json.loads(f.read())
+
+
+def summary(manifest: dict, seconds: float) -> str:
+    """A short human-readable account of a run."""
+    records, tokens = manifest["records"], manifest["tokens"]
+    lines = [f"read {records['read']:,} records from {len(manifest['inputs'])} files"]
+    lines.append(f"  {'dead-lettered':<14} {records['dead_lettered']:>10,}")
+    for stage in manifest["stages"]:
+        reasons = ", ".join(f"{r}={n:,}" for r, n in stage["dropped"].items()) or "none dropped"
+        lines.append(f"  {stage['stage']:<14} {stage['in']:>10,} -> {stage['out']:>10,}  ({reasons})")
+    lines.append(f"kept {records['kept']:,} documents; accounting balanced: {records['balanced']}")
+    lines.append(
+        f"tokens: {tokens['tokens']:,} in {tokens['rows']:,} rows of {tokens['seq_len']} "
+        f"({tokens['tail_tokens_dropped']:,} tail tokens dropped, {tokens['pad_tokens']:,} pad) "
+        f"in {len(tokens['shards'])} shards; vocabulary {manifest['tokenizer']['vocab_size']:,}"
+    )
+    lines.append(f"output: {manifest['config']['output']}  ({seconds:.1f} s)")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING)
+    started = time.monotonic()
+    manifest = run(sys.argv[1:] if argv is None else argv)
+    print(summary(manifest, time.monotonic() - started))
+    return 0 if manifest["records"]["balanced"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,183 @@
+"""Command-line and config-file options of the curation pipelines.
+
+`CurateOptions` is a PipelineOptions subclass, so every standard Beam flag (--runner,
+--temp_location, --flink_master, --dask_client_address, --project, ...) works next to
+ours. `--config FILE.yaml` supplies defaults: each top-level key is a flag name; flags on
+the command line win. `CurateConfig` is the plain, picklable view the graph is built from.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+from dataclasses import dataclass, field
+
+import yaml
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from tokenizer.pack import TAIL_DROP, TAIL_PAD, PackConfig
+from tokenizer.train import TokenizerConfig
+
+DEFAULT_OUTPUT = "./out/curate"
+DEFAULT_SOURCE = "default"
+_TAGGED_INPUT = re.compile(r"^([A-Za-z0-9_.-]+)=(.+)$")
+
+
+def parse_bool(value) -> bool:
+    if isinstance(value, bool):
+        return value
+    lowered = str(value).strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"not a boolean: {value!r}")
+
+
+class CurateOptions(PipelineOptions):
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        parser.add_argument(
+            "--input",
+            action="append",
+            default=None,
+            help="Input file pattern, optionally tagged with a source name: NAME=GLOB. "
+            "Repeatable. Any Beam filesystem path works (local, gs://, s3://). "
+            "Without --input the embedded sample corpus is generated and used.",
+        )
+        parser.add_argument("--output", default=DEFAULT_OUTPUT, help="Output directory.")
+        parser.add_argument("--config", default=None, help="YAML file of default flag values.")
+        parser.add_argument(
+            "--seq_len", type=int, default=PackConfig.seq_len, help="Tokens per packed row."
+        )
+        parser.add_argument(
+            "--dp_world_size",
+            type=int,
+            default=1,
+            help="Data-parallel world size: the token shard count is a multiple of it.",
+        )
+        parser.add_argument(
+            "--vocab_size", type=int, default=TokenizerConfig.vocab_size, help="BPE vocabulary."
+        )
+        parser.add_argument(
+            "--tokenizer_sample_bytes",
+            type=int,
+            default=TokenizerConfig.sample_bytes,
+            help="Characters of curated text the tokenizer is trained on (deterministic sample).",
+        )
+        parser.add_argument(
+            "--target_shard_bytes",
+            type=int,
+            default=256 << 20,
+            help="Target size of one token shard (int32 tokens) and of one document shard.",
+        )
+        parser.add_argument(
+            "--pack_tail",
+            choices=(TAIL_DROP, TAIL_PAD),
+            default=TAIL_DROP,
+            help="Last partial row of each token shard: drop it (counted) or pad it.",
+        )
+        parser.add_argument(
+            "--write_rejected",
+            type=parse_bool,
+            nargs="?",
+            const=True,
+            default=True,
+            help="Write dropped documents with their reason to rejected/ (default true).",
+        )
+
+
+@dataclass(frozen=True)
+class CurateConfig:
+    """Everything the graph needs, resolved: plain values only, safe to pickle."""
+
+    inputs: list[tuple[str, str]]
+    output: str = DEFAULT_OUTPUT
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    pack: PackConfig = field(default_factory=PackConfig)
+    dp_world_size: int = 1
+    target_shard_bytes: int = 256 << 20
+    write_rejected: bool = True
+
+    def __post_init__(self):
+        if self.dp_world_size < 1:
+            raise ValueError(f"dp_world_size must be at least 1, got {self.dp_world_size}")
+
+    def to_dict(self) -> dict:
+        return {
+            "inputs": [{"source": s, "pattern": p} for s, p in self.inputs],
+            "output": self.output,
+            "seq_len": self.pack.seq_len,
+            "pack_tail": self.pack.tail,
+            "dp_world_size": self.dp_world_size,
+            "vocab_size": self.tokenizer.vocab_size,
+            "tokenizer_min_frequency": self.tokenizer.min_frequency,
+            "tokenizer_sample_bytes": self.tokenizer.sample_bytes,
+            "target_shard_bytes": self.target_shard_bytes,
+            "write_rejected": self.write_rejected,
+        }
+
+
+def parse_input(spec: str) -> tuple[str, str]:
+    """'name=GLOB' -> (name, GLOB); a bare GLOB gets the default source name.
+
+    Local paths become absolute so that workers with another working directory find them.
+    """
+    match = _TAGGED_INPUT.match(spec)
+    name, pattern = (match.group(1), match.group(2)) if match else (DEFAULT_SOURCE, spec)
+    return name, absolute_if_local(pattern)
+
+
+def absolute_if_local(path: str) -> str:
+    return path if "://" in path else os.path.abspath(path)
+
+
+def config_file_flags(path: str) -> list[str]:
+    """YAML mapping -> flags. Lists repeat the flag; true -> bare flag; false is left out
+    (Beam's switches are off by default) except for our own booleans."""
+    with open(path, encoding="utf-8") as f:
+        values = yaml.safe_load(f) or {}
+    if not isinstance(values, dict):
+        raise ValueError(f"{path}: a config file must be a mapping of flag names to values")
+    flags = []
+    for key, value in values.items():
+        if value is None:
+            continue
+        for item in value if isinstance(value, list) else [value]:
+            if item is True:
+                flags.append(f"--{key}")
+            elif item is False:
+                if key == "write_rejected":
+                    flags.append(f"--{key}=false")
+            else:
+                flags.append(f"--{key}={item}")
+    return flags
+
+
+def load_options(argv: list[str] | None) -> PipelineOptions:
+    """Command-line flags over config-file flags -> PipelineOptions (view as CurateOptions)."""
+    argv = list(argv or [])
+    config_path = CurateOptions(argv).view_as(CurateOptions).config
+    if config_path:
+        file_flags = config_file_flags(config_path)
+        if any(a == "--input" or a.startswith("--input=") for a in argv):
+            file_flags = [f for f in file_flags if not f.startswith("--input=")]
+        argv = file_flags + argv
+    return PipelineOptions(argv)
+
+
+def curate_config(options: PipelineOptions, inputs: list[str]) -> CurateConfig:
+    """Resolve CurateOptions (plus the input specs to use) into a CurateConfig."""
+    opts = options.view_as(CurateOptions)
+    return CurateConfig(
+        inputs=[parse_input(spec) for spec in inputs],
+        output=absolute_if_local(opts.output),
+        tokenizer=TokenizerConfig(
+            vocab_size=opts.vocab_size, sample_bytes=opts.tokenizer_sample_bytes
+        ),
+        pack=PackConfig(seq_len=opts.seq_len, tail=opts.pack_tail),
+        dp_world_size=opts.dp_world_size,
+        target_shard_bytes=opts.target_shard_bytes,
+        write_rejected=opts.write_rejected,
+    )

@@ -1,0 +1,155 @@
+"""The embedded demo corpus, generated deterministically on the machine (no download).
+
+Three sources in three formats, with the problems real data has:
+- web (C4-like `.json.gz`: text, url, timestamp): pages with navigation, cookie and footer
+  boilerplate, some with e-mail addresses and phone numbers, exact copies of earlier pages
+  under other URLs, near copies with a few words changed, plus two broken lines.
+- books (Pile-format `.jsonl.zst`: text, meta.pile_set_name): long multi-paragraph texts.
+- code (`.jsonl`: text, repo_path, lang): Python standard library source files read from
+  this interpreter's own installation.
+The same `scale` on the same Python installation gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import random
+import sysconfig
+
+import zstandard
+
+SEED = 20261122
+
+_SUBJECTS = (
+    "the city council", "a local bakery", "the research team", "our editor", "the new library",
+    "a small startup", "the river trail", "the museum", "a volunteer group", "the school board",
+    "the orchestra", "a family farm", "the cycling club", "the weather service", "a young chef",
+)
+_VERBS = (
+    "announced", "reviewed", "explained", "celebrated", "questioned", "opened", "described",
+    "planned", "measured", "improved", "delayed", "shared", "tested", "welcomed", "compared",
+)
+_OBJECTS = (
+    "a plan for the harbor", "the results of the survey", "a new reading program",
+    "the budget for next year", "a recipe for sourdough bread", "the history of the bridge",
+    "a map of the old town", "the schedule for the festival", "a study of bird migration",
+    "the rules for the marathon", "a guide to winter gardening", "the cost of public transport",
+)
+_TAILS = (
+    "after a long debate", "on Tuesday morning", "with help from residents", "despite the rain",
+    "for the first time", "in a short statement", "at the community center", "without delay",
+    "to everyone's surprise", "as promised last spring", "in front of a large crowd",
+)
+_LINKS = ("Home", "News", "Sports", "Culture", "Opinion", "About us", "Contact", "Subscribe")
+_FIRST = ("Maria", "James", "Aiko", "Carlos", "Fatima", "Olga", "Kwame", "Lena")
+_LAST = ("Rossi", "Smith", "Tanaka", "Garcia", "Haddad", "Ivanova", "Mensah", "Berg")
+_PILE_SETS = ("Wikipedia (en)", "StackExchange", "FreeLaw", "Gutenberg (PG-19)")
+
+
+def _sentence(rng: random.Random) -> str:
+    return (
+        f"{rng.choice(_SUBJECTS).capitalize()} {rng.choice(_VERBS)} "
+        f"{rng.choice(_OBJECTS)} {rng.choice(_TAILS)}."
+    )
+
+
+def _paragraph(rng: random.Random, sentences: int) -> str:
+    return " ".join(_sentence(rng) for _ in range(sentences))
+
+
+def _contact_line(rng: random.Random) -> str:
+    first, last = rng.choice(_FIRST), rng.choice(_LAST)
+    phone = f"+1 ({rng.randint(201, 989)}) {rng.randint(200, 999)}-{rng.randint(1000, 9999)}"
+    return f"Questions? Write to {first.lower()}.{last.lower()}@example.org or call {phone}."
+
+
+def web_pages(count: int, rng: random.Random) -> list[dict]:
+    """C4-like records; about 5% exact copies and 5% near copies of earlier pages."""
+    pages = []
+    for i in range(count):
+        url = f"https://news{i % 37}.example.com/articles/{i:06d}"
+        timestamp = f"2024-{1 + i % 12:02d}-{1 + i % 28:02d}T{i % 24:02d}:00:00Z"
+        roll = rng.random()
+        if pages and roll < 0.05:
+            text = rng.choice(pages)["text"]
+        elif pages and roll < 0.10:
+            words = rng.choice(pages)["text"].split(" ")
+            for _ in range(3):
+                words[rng.randrange(len(words))] = rng.choice(_VERBS)
+            text = " ".join(words)
+        else:
+            body = [_paragraph(rng, rng.randint(3, 8)) for _ in range(rng.randint(2, 6))]
+            if rng.random() < 0.15:
+                body.append(_contact_line(rng))
+            text = "\n".join(
+                [
+                    " | ".join(_LINKS),
+                    "We use cookies to improve your experience. Accept all cookies",
+                    f"{rng.choice(_SUBJECTS).title()} {rng.choice(_VERBS)} "
+                    f"{rng.choice(_OBJECTS)}",
+                    *body,
+                    f"(c) 2024 news{i % 37}.example.com. All rights reserved.  Privacy policy",
+                ]
+            )
+        pages.append({"text": text, "url": url, "timestamp": timestamp})
+    return pages
+
+
+def books(count: int, rng: random.Random) -> list[dict]:
+    """Pile-format records: long texts tagged with a `meta.pile_set_name`."""
+    return [
+        {
+            "text": "\n\n".join(
+                _paragraph(rng, rng.randint(4, 10)) for _ in range(rng.randint(6, 14))
+            ),
+            "meta": {"pile_set_name": _PILE_SETS[i % len(_PILE_SETS)]},
+        }
+        for i in range(count)
+    ]
+
+
+def stdlib_code(count: int, max_bytes: int = 40_000) -> list[dict]:
+    """Python files of this interpreter's standard library (deterministic choice)."""
+    root = sysconfig.get_paths()["stdlib"]
+    candidates = []
+    for directory, subdirs, files in os.walk(root):
+        subdirs[:] = sorted(d for d in subdirs if d not in ("site-packages", "test", "tests", "idlelib"))
+        for name in sorted(files):
+            if name.endswith(".py"):
+                path = os.path.join(directory, name)
+                if 500 <= os.path.getsize(path) <= max_bytes:
+                    candidates.append(path)
+    rng = random.Random(SEED)
+    chosen = sorted(rng.sample(candidates, min(count, len(candidates))))
+    records = []
+    for path in chosen:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            records.append(
+                {"text": f.read(), "repo_path": os.path.relpath(path, root), "lang": "python"}
+            )
+    return records
+
+
+def write_sample_corpus(directory: str, scale: float = 1.0) -> list[str]:
+    """Write the corpus under `directory`; return tagged input specs (`name=GLOB`)."""
+    os.makedirs(directory, exist_ok=True)
+    rng = random.Random(SEED)
+    web = web_pages(int(1200 * scale), rng)
+    # Two broken lines show the dead-letter path in the demo.
+    web_lines = [json.dumps(r) for r in web] + ['{"text": "an unterminated', '{"url": "no text"}']
+    with open(os.path.join(directory, "web.json.gz"), "wb") as raw:
+        with gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as f:
+            f.write(("\n".join(web_lines) + "\n").encode("utf-8"))
+    with open(os.path.join(directory, "books.jsonl.zst"), "wb") as f:
+        lines = "".join(json.dumps(r) + "\n" for r in books(int(250 * scale), rng))
+        f.write(zstandard.ZstdCompressor(level=3).compress(lines.encode("utf-8")))
+    with open(os.path.join(directory, "code.jsonl"), "w", encoding="utf-8") as f:
+        for record in stdlib_code(int(200 * scale)):
+            f.write(json.dumps(record) + "\n")
+    return [
+        f"web={directory}/web.json.gz",
+        f"books={directory}/books.jsonl.zst",
+        f"code={directory}/code.jsonl",
+    ]

@@ -1,0 +1,60 @@
+"""The one record type that flows through every stage, and the records that leave the flow."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+
+@dataclass(slots=True)
+class Document:
+    """One text document. Change it with `dataclasses.replace`, never in place.
+
+    `source` is the `--input` tag, `sub_source` a finer origin inside it (the Pile's
+    `meta.pile_set_name`), `source_file` the file it was read from (used for per-input
+    accounting), `scores` the signals of the filters that looked at it.
+    """
+
+    id: str
+    text: str
+    source: str
+    source_file: str
+    url: str | None = None
+    timestamp: str | None = None
+    sub_source: str | None = None
+    lang: str | None = None
+    scores: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Rejected:
+    """A document a stage dropped, with the stage's name and a named reason constant."""
+
+    doc: Document
+    stage: str
+    reason: str
+
+
+@dataclass(slots=True)
+class DeadLetter:
+    """Input that could not be turned into a Document.
+
+    `line` is the 1-based line (or record) number when known; `offset` is the byte offset
+    in the decompressed stream where the bad record (or the damage) starts.
+    """
+
+    source: str
+    source_file: str
+    error: str
+    line: int | None = None
+    offset: int | None = None
+    snippet: str = ""
+
+
+def stable_hash64(value: str) -> int:
+    """A 64-bit hash of `value` that is the same in every process, run and machine.
+
+    Python's `hash()` is salted per process, so it must never decide survivors, samples
+    or shard assignment.
+    """
+    return int.from_bytes(hashlib.blake2b(value.encode("utf-8"), digest_size=8).digest(), "big")

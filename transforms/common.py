@@ -1,0 +1,44 @@
+"""Helpers every stage shares: splitting mixed outputs portably, and counting."""
+
+from __future__ import annotations
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from schemas.document import Rejected
+
+
+def split_by_type(pcoll, label: str, *types: type) -> tuple:
+    """One PCollection per type in `types`, each holding the elements of that type.
+
+    Stages emit a single mixed PCollection (e.g. Document | Rejected) that this splits with
+    plain filters. Tagged outputs would be the idiomatic way, but the DaskRunner of
+    apache-beam 2.77 sends every tagged output to every consumer, so they are not used.
+    """
+    return tuple(
+        pcoll | f"{label}/{t.__name__}" >> beam.Filter(lambda x, t=t: isinstance(x, t))
+        for t in types
+    )
+
+
+class CountingDoFn(beam.DoFn):
+    """A DoFn that counts kept and rejected documents per reason in Beam Metrics."""
+
+    stage = "Stage"
+
+    def __init__(self):
+        self._counters = {}
+
+    def reject(self, doc, reason: str) -> Rejected:
+        """Count the drop and return the Rejected record to emit."""
+        self._counter(f"dropped_{reason}").inc()
+        return Rejected(doc, self.stage, reason)
+
+    def keep(self, doc):
+        self._counter("kept").inc()
+        return doc
+
+    def _counter(self, name: str):
+        if name not in self._counters:
+            self._counters[name] = Metrics.counter(self.stage, name)
+        return self._counters[name]

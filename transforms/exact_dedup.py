@@ -1,0 +1,49 @@
+"""Exact deduplication: one survivor per identical normalized text.
+
+The survivor is the document with the smallest stable hash of its id (ties: smallest id),
+so the choice never depends on the order documents arrive in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import apache_beam as beam
+
+from schemas.document import Document, stable_hash64
+from transforms.common import CountingDoFn
+
+STAGE = "exact_dedup"
+DROP_EXACT_DUP = "exact_dup"
+
+
+def text_key(text: str) -> bytes:
+    """128-bit content hash of (already normalized) text."""
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+
+def survivor_rank(doc: Document) -> tuple[int, str]:
+    """Smaller rank wins; a stable hash spreads survivors fairly across sources."""
+    return stable_hash64(doc.id), doc.id
+
+
+class _KeepOnePerText(CountingDoFn):
+    stage = STAGE
+
+    def process(self, keyed):
+        docs = list(keyed[1])
+        best = min(range(len(docs)), key=lambda i: survivor_rank(docs[i]))
+        for i, doc in enumerate(docs):
+            yield self.keep(doc) if i == best else self.reject(doc, DROP_EXACT_DUP)
+
+
+class ExactDedup(beam.PTransform):
+    """Documents -> one Document per distinct text, Rejected(reason=exact_dup) for the rest."""
+
+    def expand(self, docs):
+        return (
+            docs
+            | "KeyByTextHash" >> beam.Map(lambda d: (text_key(d.text), d))
+            | "GroupByText" >> beam.GroupByKey()
+            | "KeepOnePerText" >> beam.ParDo(_KeepOnePerText())
+        )

@@ -1,0 +1,80 @@
+"""Normalize text: Unicode NFC, control characters removed, whitespace made regular.
+
+Runs first so every later stage (hashing, rules, tokenization) sees one canonical form.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import unicodedata
+
+import apache_beam as beam
+
+from transforms.common import CountingDoFn
+
+STAGE = "normalize"
+DROP_EMPTY = "empty"
+
+
+def _build_translation() -> dict[int, int | None]:
+    table: dict[int, int | None] = {}
+    for cp in list(range(0x00, 0x20)) + list(range(0x7F, 0xA0)):
+        table[cp] = None  # C0 and C1 controls
+    table[ord("\t")] = ord(" ")
+    table[ord("\n")] = ord("\n")
+    table[ord("\r")] = ord("\n")
+    for cp in (0x0B, 0x0C, 0x85, 0x2028, 0x2029):  # vertical tab, form feed, NEL, LS, PS
+        table[cp] = ord("\n")
+    for cp in range(0xD800, 0xE000):
+        table[cp] = None  # lone surrogates (JSON "\ud800") cannot be encoded as UTF-8
+    for cp in (0xFEFF, 0x200B, 0xFFFE, 0xFFFF, 0xFFFD):
+        table[cp] = None  # BOM, zero-width space, noncharacters, replacement character
+    for cp in (0xA0, 0x1680, *range(0x2000, 0x200B), 0x202F, 0x205F, 0x3000):
+        table[cp] = ord(" ")  # Unicode spaces
+    return table
+
+
+_TRANSLATION = _build_translation()
+_NEEDS_TRANSLATION = re.compile(
+    "[" + "".join(re.escape(chr(cp)) for cp in sorted(_TRANSLATION) if cp != ord("\n")) + "]"
+)
+_SPACE_RUNS = re.compile(r" {2,}")
+_SPACES_AROUND_NEWLINE = re.compile(r" *\n *")
+_BLANK_LINE_RUNS = re.compile(r"\n{3,}")
+
+
+def normalize_text(text: str) -> str:
+    """NFC; controls, surrogates, BOMs and zero-width spaces removed; tabs and Unicode
+    spaces become one space; \\r\\n, \\r and other line separators become \\n; spaces at line
+    ends removed; at most one blank line in a row; no leading or trailing whitespace.
+    """
+    if _NEEDS_TRANSLATION.search(text):
+        text = text.replace("\r\n", "\n").translate(_TRANSLATION)
+    if not text.isascii() and not unicodedata.is_normalized("NFC", text):
+        text = unicodedata.normalize("NFC", text)
+    if "  " in text:
+        text = _SPACE_RUNS.sub(" ", text)
+    if " \n" in text or "\n " in text:
+        text = _SPACES_AROUND_NEWLINE.sub("\n", text)
+    if "\n\n\n" in text:
+        text = _BLANK_LINE_RUNS.sub("\n\n", text)
+    return text.strip()
+
+
+class _NormalizeFn(CountingDoFn):
+    stage = STAGE
+
+    def process(self, doc):
+        text = normalize_text(doc.text)
+        if not text:
+            yield self.reject(doc, DROP_EMPTY)
+        else:
+            yield self.keep(doc if text == doc.text else dataclasses.replace(doc, text=text))
+
+
+class Normalize(beam.PTransform):
+    """Documents -> normalized Documents, and Rejected(reason=empty) for empty ones."""
+
+    def expand(self, docs):
+        return docs | "NormalizeText" >> beam.ParDo(_NormalizeFn())

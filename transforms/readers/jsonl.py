@@ -1,0 +1,111 @@
+"""JSON lines in every common form: .jsonl/.json/.ndjson, plain, gzip or zstd.
+
+Understands the fields of C4 (`text`, `url`, `timestamp`), CCNet (`url`, `date_download`,
+`language`, ...) and the Pile (`text`, `meta.pile_set_name`). Every line becomes a
+Document or a DeadLetter; a damaged stream dead-letters the rest of the file from the line
+where the damage starts, after the lines before it were read.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from schemas.document import DeadLetter, Document
+from transforms.readers.compression import (
+    CorruptInput,
+    compression_of,
+    iter_file_chunks,
+    read_chunks,
+)
+from transforms.readers.files import InputFile
+
+SUFFIXES = tuple(
+    base + comp for base in (".jsonl", ".json", ".ndjson") for comp in ("", ".gz", ".zst", ".zstd")
+)
+
+# A line longer than this is treated as damage rather than buffered without bound.
+MAX_LINE_BYTES = 256 << 20
+SNIPPET_CHARS = 200
+
+
+def read_jsonl(file: InputFile, handle: BinaryIO) -> Iterator[Document | DeadLetter]:
+    """Documents and dead letters of one JSON lines file, read from its raw binary handle."""
+    line_no = 0
+    offset = 0  # decompressed offset of the first byte of `pending`
+    pending = b""
+    try:
+        for chunk in read_chunks(iter_file_chunks(handle), compression_of(file.path)):
+            pending += chunk
+            lines = pending.split(b"\n")
+            pending = lines.pop()
+            if len(pending) > MAX_LINE_BYTES:
+                raise CorruptInput(f"line longer than {MAX_LINE_BYTES} bytes", offset)
+            for line in lines:
+                line_no += 1
+                if record := parse_line(line, file, line_no, offset):
+                    yield record
+                offset += len(line) + 1
+    except CorruptInput as err:
+        yield DeadLetter(
+            file.source, file.path, str(err), line_no + 1, offset, _snippet(pending)
+        )
+        return
+    if pending and (record := parse_line(pending, file, line_no + 1, offset)):
+        yield record
+
+
+def parse_line(
+    line: bytes, file: InputFile, line_no: int, offset: int
+) -> Document | DeadLetter | None:
+    """One JSON line -> Document, DeadLetter saying what is wrong with it, or None if blank."""
+
+    def dead(error: str) -> DeadLetter:
+        return DeadLetter(file.source, file.path, error, line_no, offset, _snippet(line))
+
+    if line_no == 1 and line.startswith(b"\xef\xbb\xbf"):
+        line = line[3:]
+    if not line.strip():
+        return None
+    try:
+        record = json.loads(line)
+    except UnicodeDecodeError as err:
+        return dead(f"invalid UTF-8 at byte {err.start} of the line: {err.reason}")
+    except ValueError as err:
+        return dead(f"malformed JSON: {err}")
+    if not isinstance(record, dict):
+        return dead(f"a JSON {type(record).__name__}, not an object")
+    text = record.get("text")
+    if text is None:
+        return dead(f"no 'text' field (fields: {', '.join(sorted(record)[:10])})")
+    if not isinstance(text, str):
+        return dead(f"'text' is a {type(text).__name__}, not a string")
+    return record_to_document(record, text, file, line_no)
+
+
+def record_to_document(record: dict, text: str, file: InputFile, line_no: int) -> Document:
+    """Map C4 / CCNet / Pile fields onto a Document; the id falls back to file + line."""
+    record_id = record.get("id")
+    if isinstance(record_id, bool) or not isinstance(record_id, str | int):
+        record_id = file.record_id(line_no)
+    meta = record.get("meta")
+    sub_source = meta.get("pile_set_name") if isinstance(meta, dict) else None
+    return Document(
+        id=str(record_id),
+        text=text,
+        source=file.source,
+        source_file=file.path,
+        url=_string_or_none(record.get("url")),
+        timestamp=_string_or_none(record.get("timestamp") or record.get("date_download")),
+        sub_source=_string_or_none(sub_source),
+        lang=_string_or_none(record.get("language") or record.get("lang")),
+    )
+
+
+def _string_or_none(value) -> str | None:
+    return None if value is None else str(value)
+
+
+def _snippet(raw: bytes) -> str:
+    return raw[: SNIPPET_CHARS * 4].decode("utf-8", errors="replace")[:SNIPPET_CHARS]

@@ -1,0 +1,131 @@
+"""Tokenize curated documents and write packed token shards.
+
+Each document is encoded with the pipeline's tokenizer (a side input), followed by the
+end-of-text token. Documents go to shard `hash(id) % n` (n from the total token count and
+the target shard size, a multiple of the data-parallel world size), are ordered by
+(hash, id) inside a shard, then packed into rows of exactly seq_len tokens.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from schemas.arrow import table_to_parquet_bytes, token_rows_to_table
+from schemas.document import stable_hash64
+from tokenizer.pack import PackConfig, pack
+from tokenizer.train import EOS_TOKEN, PAD_TOKEN
+from transforms.write import WriteFile, shard_count, shard_name
+
+TOKEN_BYTES = 4  # int32
+ROWS_PER_ROW_GROUP = 1024
+
+
+class _TokenizerCache:
+    """Builds a `tokenizers.Tokenizer` from side-input JSON once per worker, not per element."""
+
+    def __init__(self):
+        self._json = None
+        self.tokenizer = None
+
+    def get(self, tokenizer_json: str):
+        if tokenizer_json is not self._json and tokenizer_json != self._json:
+            from tokenizers import Tokenizer
+
+            self.tokenizer = Tokenizer.from_str(tokenizer_json)
+            self._json = tokenizer_json
+        return self.tokenizer
+
+
+class _Encode(beam.DoFn):
+    """Document -> ((hash(id), id), int32 token ids) using the side-input tokenizer."""
+
+    def setup(self):
+        self.cache = _TokenizerCache()
+        self.tokens = Metrics.counter("Tokens", "document_tokens")
+
+    def process(self, doc, tokenizer_json):
+        ids = self.cache.get(tokenizer_json).encode(doc.text, add_special_tokens=False).ids
+        self.tokens.inc(len(ids))
+        yield (stable_hash64(doc.id), doc.id), np.asarray(ids, dtype=np.int32)
+
+
+class _PackShard(beam.DoFn):
+    """(shard index, [(key, ids)]) -> (relative path, parquet bytes, metadata)."""
+
+    def __init__(self, config: PackConfig, shard_count_of):
+        self.config = config
+        self.shard_count_of = shard_count_of
+
+    def setup(self):
+        self.cache = _TokenizerCache()
+
+    def process(self, group, tokenizer_json, total_tokens):
+        index, members = group
+        ordered = sorted((m for m in members if m is not None), key=lambda m: m[0])
+        tokenizer = self.cache.get(tokenizer_json)
+        packed = pack(
+            [ids for _, ids in ordered],
+            tokenizer.token_to_id(EOS_TOKEN),
+            tokenizer.token_to_id(PAD_TOKEN),
+            self.config,
+        )
+        table = token_rows_to_table(packed.rows, packed.doc_starts)
+        name = shard_name("tokens", index, self.shard_count_of(total_tokens), "parquet")
+        metadata = {
+            "rows": int(packed.rows.shape[0]),
+            "tokens": int(packed.rows.size),
+            "documents": packed.documents,
+            "document_tokens": packed.tokens,
+            "tail_tokens_dropped": packed.tail_tokens_dropped,
+            "pad_tokens": packed.pad_tokens,
+        }
+        yield f"tokens/{name}", table_to_parquet_bytes(table, ROWS_PER_ROW_GROUP), metadata
+
+
+class TokenizeAndWrite(beam.PTransform):
+    """Documents + tokenizer JSON (singleton PCollection) -> token shard metadata dicts."""
+
+    def __init__(self, tokenizer_json, output_dir, config: PackConfig, dp_world_size, target_bytes):
+        super().__init__()
+        self.tokenizer_json = tokenizer_json
+        self.output_dir = output_dir
+        self.config = config
+        self.dp_world_size = dp_world_size
+        self.target_bytes = target_bytes
+
+    def shard_count_of(self, total_tokens: int) -> int:
+        return shard_count(total_tokens * TOKEN_BYTES, self.target_bytes, self.dp_world_size)
+
+    def expand(self, docs):
+        tokenizer = beam.pvalue.AsSingleton(self.tokenizer_json)
+        shard_count_of = self.shard_count_of
+        # Without this fusion break the FnApiRunner fuses Encode into the stage that reads
+        # the documents, which also feeds the tokenizer Encode waits for: a stage waiting
+        # on itself ("watermark-pending bundles did not execute").
+        encoded = (
+            docs
+            | "FusionBreak" >> beam.Reshuffle()
+            | "Encode" >> beam.ParDo(_Encode(), tokenizer)
+        )
+        total = beam.pvalue.AsSingleton(
+            encoded
+            | "CountTokens" >> beam.Map(lambda item: len(item[1]) + 1)
+            | "TotalTokens" >> beam.CombineGlobally(sum)
+        )
+        keyed = encoded | "AssignShard" >> beam.Map(
+            lambda item, n: (item[0][0] % shard_count_of(n), item), total
+        )
+        every_shard = (
+            docs.pipeline
+            | "Once" >> beam.Create([None])
+            | "EveryShard" >> beam.FlatMap(lambda _, n: [(i, None) for i in range(shard_count_of(n))], total)
+        )
+        return (
+            (keyed, every_shard)
+            | "WithEmptyShards" >> beam.Flatten()
+            | "GroupByShard" >> beam.GroupByKey()
+            | "Pack" >> beam.ParDo(_PackShard(self.config, shard_count_of), tokenizer, total)
+            | "Write" >> beam.ParDo(WriteFile(self.output_dir))
+        )

@@ -1,0 +1,125 @@
+"""Write output files ourselves: one call per shard, to a temporary name, then renamed.
+
+Beam's WriteToParquet / WriteToText are not used: on the DaskRunner (apache-beam 2.77)
+they left empty output or `beam-temp-*` folders behind. Here each shard's bytes are built
+in memory, written under `_temporary/` with a unique name and renamed into place, so a
+retried task overwrites the same final file with the same bytes and never leaves a
+partial or duplicate shard. The driver removes `_temporary/` after a successful run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import uuid
+
+import apache_beam as beam
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+
+from schemas.document import stable_hash64
+
+TEMPORARY_DIR = "_temporary"
+
+
+def shard_name(prefix: str, index: int, count: int, extension: str) -> str:
+    """`tokens-00000-of-00008.parquet` style names: sortable and self-describing."""
+    return f"{prefix}-{index:05d}-of-{count:05d}.{extension}"
+
+
+def write_atomically(output_dir: str, relative_path: str, data: bytes) -> dict:
+    """Write `data` to `output_dir/relative_path` via a temporary file and a rename.
+
+    Returns {path, bytes, sha256} with `path` relative to `output_dir`.
+    """
+    final = FileSystems.join(output_dir, relative_path)
+    temporary = FileSystems.join(
+        output_dir, TEMPORARY_DIR, f"{uuid.uuid4().hex}-{relative_path.replace('/', '_')}"
+    )
+    with FileSystems.create(temporary, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        f.write(data)
+    _ensure_parent_dir(final)
+    FileSystems.rename([temporary], [final])
+    return {"path": relative_path, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def _ensure_parent_dir(path: str) -> None:
+    parent = path.rsplit("/", 1)[0]
+    if FileSystems.get_scheme(path) in (None, "file"):
+        try:
+            FileSystems.mkdirs(parent)
+        except OSError:
+            pass  # already there (or created by a concurrent shard)
+
+
+class WriteFile(beam.DoFn):
+    """(relative path, bytes, metadata dict) -> metadata + {path, bytes, sha256}."""
+
+    def __init__(self, output_dir: str):
+        self.output_dir = output_dir
+
+    def process(self, item):
+        relative_path, data, metadata = item
+        yield {**metadata, **write_atomically(self.output_dir, relative_path, data)}
+
+
+def shard_count(total_weight: int, target_weight: int, multiple_of: int = 1) -> int:
+    """Shards needed to keep each near `target_weight`; at least one; a multiple of N."""
+    shards = max(1, math.ceil(total_weight / max(target_weight, 1)))
+    return math.ceil(shards / multiple_of) * multiple_of
+
+
+class WriteSharded(beam.PTransform):
+    """Items -> files `subdir/prefix-i-of-n.ext`, n from the total weight; -> file metadata.
+
+    `key(item)` is a tuple that identifies an item uniquely. Items go to shard
+    `stable_hash64(repr(key(item))) % n` and are sorted by `key` inside it, so
+    the bytes of every file depend only on the items, never on arrival order. Every shard
+    index gets a file, even an empty one, so the listing is always complete.
+    `serialize(items) -> (bytes, metadata)`. With no items at all, nothing is written.
+    """
+
+    def __init__(self, output_dir, subdir, prefix, extension, key, weight, serialize, target):
+        super().__init__()
+        self.output_dir = output_dir
+        self.subdir, self.prefix, self.extension = subdir, prefix, extension
+        self.key, self.weight, self.serialize, self.target = key, weight, serialize, target
+
+    def expand(self, items):
+        key, target = self.key, self.target
+        totals = (
+            items
+            | "Weigh" >> beam.Map(lambda x: (1, self.weight(x)))
+            | "Total" >> beam.CombineGlobally(lambda pairs: tuple(map(sum, zip(*pairs))) or (0, 0))
+        )
+
+        def count_of(total):
+            return shard_count(total[1], target) if total[0] else 0
+
+        keyed = items | "AssignShard" >> beam.Map(
+            lambda x, total: (stable_hash64(repr(key(x))) % count_of(total), x),
+            beam.pvalue.AsSingleton(totals),
+        )
+        every_shard = (
+            items.pipeline
+            | "Once" >> beam.Create([None])
+            | "EveryShard"
+            >> beam.FlatMap(
+                lambda _, total: [(i, None) for i in range(count_of(total))],
+                beam.pvalue.AsSingleton(totals),
+            )
+        )
+        return (
+            (keyed, every_shard)
+            | "WithEmptyShards" >> beam.Flatten()
+            | "GroupByShard" >> beam.GroupByKey()
+            | "Serialize" >> beam.Map(self._serialize_group, beam.pvalue.AsSingleton(totals))
+            | "Write" >> beam.ParDo(WriteFile(self.output_dir))
+        )
+
+    def _serialize_group(self, group, total):
+        index, members = group
+        ordered = sorted((m for m in members if m is not None), key=self.key)
+        data, metadata = self.serialize(ordered)
+        name = shard_name(self.prefix, index, shard_count(total[1], self.target), self.extension)
+        return f"{self.subdir}/{name}", data, {"rows": len(ordered), **metadata}
