@@ -17,8 +17,9 @@ import time
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.pipeline_options import StandardOptions
 
+from pipelines import dask_compat
 from pipelines.options import CurateConfig, CurateOptions, curate_config, load_options
 from pipelines.sample_corpus import write_sample_corpus
 from schemas import arrow
@@ -192,6 +193,8 @@ def run(argv: list[str] | None = None) -> dict:
         inputs = write_sample_corpus(os.path.abspath(SAMPLE_CORPUS_DIR))
     config = curate_config(options, inputs)
     clear_output(config.output)
+    if dask_compat.uses_dask_runner(options.view_as(StandardOptions).runner):
+        dask_compat.patch()
     with beam.Pipeline(options=options) as pipeline:
         build(pipeline, config)
     temporary = FileSystems.join(config.output, TEMPORARY_DIR)
