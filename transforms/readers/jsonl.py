@@ -1,9 +1,11 @@
 """JSON lines in every common form: .jsonl/.json/.ndjson, plain, gzip or zstd.
 
-Understands the fields of C4 (`text`, `url`, `timestamp`), CCNet (`url`, `date_download`,
-`language`, ...) and the Pile (`text`, `meta.pile_set_name`). Every line becomes a
-Document or a DeadLetter; a damaged stream dead-letters the rest of the file from the line
-where the damage starts, after the lines before it were read.
+Understands the fields of C4 (`text`, `url`, `timestamp` or `date`), CCNet as Dolma
+stores it (`id`, `source`, `metadata.url`, `metadata.date_download`, `metadata.language`)
+and the Pile (`text` as a string or lm_dataformat's list of paragraphs,
+`meta.pile_set_name`). Every line becomes a Document or a DeadLetter; a damaged stream
+dead-letters the rest of the file from the line where the damage starts, after the lines
+before it were read.
 """
 
 from __future__ import annotations
@@ -79,27 +81,39 @@ def parse_line(
     text = record.get("text")
     if text is None:
         return dead(f"no 'text' field (fields: {', '.join(sorted(record)[:10])})")
+    if isinstance(text, list) and all(isinstance(part, str) for part in text):
+        text = "\n\n".join(text)  # lm_dataformat stores paragraphs as a list and joins them so
     if not isinstance(text, str):
         return dead(f"'text' is a {type(text).__name__}, not a string")
     return record_to_document(record, text, file, line_no)
 
 
 def record_to_document(record: dict, text: str, file: InputFile, line_no: int) -> Document:
-    """Map C4 / CCNet / Pile fields onto a Document; the id falls back to file + line."""
+    """Map C4, CCNet/Dolma and Pile fields onto a Document; the id falls back to file + line.
+
+    Fields are looked up at the top level, then in Dolma's `metadata` and the Pile's `meta`.
+    """
     record_id = record.get("id")
     if isinstance(record_id, bool) or not isinstance(record_id, str | int):
         record_id = file.record_id(line_no)
-    meta = record.get("meta")
-    sub_source = meta.get("pile_set_name") if isinstance(meta, dict) else None
+    nested = [m for m in (record.get("metadata"), record.get("meta")) if isinstance(m, dict)]
+
+    def field(*names):
+        for where in (record, *nested):
+            for name in names:
+                if where.get(name) not in (None, ""):
+                    return str(where[name])
+        return None
+
     return Document(
         id=str(record_id),
         text=text,
         source=file.source,
         source_file=file.path,
-        url=_string_or_none(record.get("url")),
-        timestamp=_string_or_none(record.get("timestamp") or record.get("date_download")),
-        sub_source=_string_or_none(sub_source),
-        lang=_string_or_none(record.get("language") or record.get("lang")),
+        url=field("url"),
+        timestamp=field("timestamp", "date", "date_download", "created"),
+        sub_source=field("pile_set_name") or _string_or_none(record.get("source")),
+        lang=field("language", "lang"),
     )
 
 
