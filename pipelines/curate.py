@@ -197,6 +197,7 @@ def run(argv: list[str] | None = None) -> dict:
         dask_compat.patch()
     with beam.Pipeline(options=options) as pipeline:
         build(pipeline, config)
+    dask_compat.close_client(pipeline.result)
     temporary = FileSystems.join(config.output, TEMPORARY_DIR)
     if FileSystems.exists(temporary):
         FileSystems.delete([temporary])

@@ -48,3 +48,11 @@ def patch() -> None:
     from apache_beam.runners.dask import transform_evaluator
 
     transform_evaluator.apply_dofn_to_bundle = apply_dofn_to_bundle
+
+
+def close_client(result) -> None:
+    """Close the Dask client a DaskRunner result holds (Beam leaves it open, and it then
+    keeps trying to reconnect once the cluster is gone)."""
+    client = getattr(result, "client", None)
+    if client is not None:
+        client.close()

@@ -1,0 +1,194 @@
+"""End-to-end runs of the curation pipeline on the DirectRunner."""
+
+import gzip
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from tokenizers import Tokenizer
+
+from pipelines.curate import run
+from pipelines.sample_corpus import write_sample_corpus
+from schemas import iter_sequences
+from schemas.arrow import DOCUMENT_SCHEMA, TOKENS_SCHEMA
+from tests.conftest import jsonl_bytes, write_input
+
+ROOT = Path(__file__).resolve().parents[2]
+SMALL = ["--vocab_size=2000", "--seq_len=256"]
+
+
+@pytest.fixture(scope="module")
+def sample_inputs(tmp_path_factory):
+    return write_sample_corpus(str(tmp_path_factory.mktemp("corpus")), scale=0.25)
+
+
+@pytest.fixture(scope="module")
+def sample_run(sample_inputs, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    argv = [*SMALL, f"--output={out}", *(f"--input={spec}" for spec in sample_inputs)]
+    return out, run(argv)
+
+
+def _file_hashes(out: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for sub in ("documents", "tokens", "tokenizer", "rejected", "dead_letter")
+        for p in sorted((out / sub).glob("*"))
+    }
+
+
+def _lines_in(spec: str) -> int:
+    path = spec.split("=", 1)[1]
+    if path.endswith(".gz"):
+        data = gzip.open(path).read()
+    elif path.endswith(".zst"):
+        import zstandard
+
+        data = zstandard.ZstdDecompressor().decompressobj().decompress(open(path, "rb").read())
+    else:
+        data = open(path, "rb").read()
+    return sum(1 for line in data.split(b"\n") if line.strip())
+
+
+def test_output_follows_the_contract(sample_run):
+    out, manifest = sample_run
+    documents = pq.read_table(out / "documents")
+    assert documents.schema.equals(DOCUMENT_SCHEMA)
+    assert documents.num_rows == manifest["records"]["kept"]
+    assert len(set(documents.column("id").to_pylist())) == documents.num_rows
+    tokens = pq.read_table(out / "tokens")
+    assert tokens.schema.equals(TOKENS_SCHEMA)
+    lengths = {len(row) for row in tokens.column("input_ids").to_pylist()}
+    assert lengths == {256}
+    assert tokens.num_rows == manifest["tokens"]["rows"] > 0
+    tokenizer = Tokenizer.from_file(str(out / "tokenizer" / "tokenizer.json"))
+    assert tokenizer.get_vocab_size() <= 2000
+    assert manifest["tokenizer"]["sha256"] == hashlib.sha256(
+        (out / "tokenizer" / "tokenizer.json").read_bytes()
+    ).hexdigest()
+    for shard in manifest["tokens"]["shards"]:
+        data = (out / shard["path"]).read_bytes()
+        assert shard["sha256"] == hashlib.sha256(data).hexdigest()
+        assert shard["rows"] == pq.read_metadata(out / shard["path"]).num_rows
+
+
+def test_accounting_balances_against_the_input_files(sample_run, sample_inputs):
+    _, manifest = sample_run
+    records = manifest["records"]
+    assert records["balanced"]
+    assert records["read"] == sum(_lines_in(spec) for spec in sample_inputs)
+    assert records["read"] == records["kept"] + records["dropped"] + records["dead_lettered"]
+    assert records["dead_lettered"] == 2  # the two broken lines of the sample web file
+    for entry in manifest["inputs"]:
+        dropped = sum(entry["dropped"].values())
+        assert entry["read"] == entry["kept"] + dropped + entry["dead_lettered"]
+    dedup = next(s for s in manifest["stages"] if s["stage"] == "exact_dedup")
+    assert dedup["dropped"]["exact_dup"] > 0
+    rejected = pq.read_table(Path(sample_run[0]) / "rejected")
+    assert rejected.num_rows == records["dropped"]
+
+
+def test_token_shards_hold_exactly_the_curated_documents(sample_run):
+    out, manifest = sample_run
+    tokenizer = Tokenizer.from_file(str(out / "tokenizer" / "tokenizer.json"))
+    texts = pq.read_table(out / "documents").column("text").to_pylist()
+    expected = sum(len(tokenizer.encode(t, add_special_tokens=False).ids) + 1 for t in texts)
+    info = manifest["tokens"]
+    assert info["document_tokens"] == expected
+    assert info["tokens"] + info["tail_tokens_dropped"] == expected
+    # Every complete document between two starts decodes to one curated text.
+    eos = manifest["tokenizer"]["eos_id"]
+    stream = np.concatenate(list(iter_sequences(str(out))))
+    pieces = np.split(stream, np.flatnonzero(stream == eos) + 1)[:-1]
+    decoded = {tokenizer.decode(p[:-1].tolist(), skip_special_tokens=False) for p in pieces[1:]}
+    assert decoded <= set(texts) and len(decoded) > len(texts) // 2
+
+
+def test_same_input_and_config_give_identical_bytes(sample_run, sample_inputs, tmp_path):
+    out, _ = sample_run
+    run([*SMALL, f"--output={tmp_path}", *(f"--input={spec}" for spec in sample_inputs)])
+    assert _file_hashes(tmp_path) == _file_hashes(out)
+
+
+def test_real_fixtures(fixtures, tmp_path):
+    manifest = run(
+        [
+            *SMALL,
+            f"--output={tmp_path}",
+            f"--input=web={fixtures}/web-jsonl/*.json*.gz",
+            f"--input=pile={fixtures}/pile/*.jsonl.zst",
+        ]
+    )
+    records = manifest["records"]
+    assert records["balanced"] and records["dead_lettered"] == 0
+    assert records["read"] == 30 + 10 + 10 + 10 + 4 + 4
+    # blns-1 and blns-2 are byte-identical, and records 1 and 3 of each share their text:
+    # 8 Pile records hold 3 distinct texts.
+    assert manifest["stages"][1]["dropped"] == {"exact_dup": 5}
+    assert records["kept"] == 60 + 3
+    sub_sources = set(pq.read_table(tmp_path / "documents").column("sub_source").to_pylist())
+    assert "common-crawl" in sub_sources
+
+
+def test_bad_inputs_are_dead_lettered_and_the_job_goes_on(tmp_path):
+    data = tmp_path / "in"
+    good = jsonl_bytes([{"text": f"good document {i}"} for i in range(50)])
+    write_input(data / "good.jsonl", good)
+    write_input(data / "mixed.jsonl", jsonl_bytes([{"text": "fine"}, "{oops", b'{"text": "\xff"}']))
+    truncated = gzip.compress(good * 40)
+    (data / "truncated.jsonl.gz").write_bytes(truncated[: len(truncated) // 2])
+    (data / "empty.jsonl").write_bytes(b"")
+    (data / "not-gzip.jsonl.gz").write_bytes(good)
+    manifest = run([*SMALL, f"--output={tmp_path / 'out'}", f"--input=web={data}/*"])
+    assert manifest["records"]["balanced"]
+    dead = [
+        json.loads(line)
+        for f in sorted((tmp_path / "out" / "dead_letter").glob("*.jsonl"))
+        for line in f.read_text().splitlines()
+    ]
+    by_file = {os.path.basename(d["file"]): d for d in dead if "mixed" not in d["file"]}
+    assert by_file["empty.jsonl"]["error"] == "empty file"
+    assert "not a gzip stream" in by_file["not-gzip.jsonl.gz"]["error"]
+    assert "truncated" in by_file["truncated.jsonl.gz"]["error"]
+    assert by_file["truncated.jsonl.gz"]["line"] > 1
+    mixed = sorted((d["line"], d["error"].split(":")[0]) for d in dead if "mixed" in d["file"])
+    assert mixed == [(2, "malformed JSON"), (3, "invalid UTF-8 at byte 10 of the line")]
+    assert manifest["records"]["dead_lettered"] == len(dead) == 5
+
+
+def test_shard_count_is_a_multiple_of_the_world_size(sample_inputs, tmp_path):
+    manifest = run(
+        [*SMALL, "--dp_world_size=4", f"--output={tmp_path}", f"--input={sample_inputs[0]}"]
+    )
+    shards = manifest["tokens"]["shards"]
+    assert len(shards) == 4
+    assert [s["path"] for s in shards] == [f"tokens/tokens-{i:05d}-of-00004.parquet" for i in range(4)]
+    per_rank = [sum(1 for _ in iter_sequences(str(tmp_path), rank, 4)) for rank in range(4)]
+    assert sum(per_rank) == manifest["tokens"]["rows"]
+
+
+def test_no_arguments_runs_the_demo(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "pipelines.curate"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "accounting balanced: True" in result.stdout
+    out = tmp_path / "out" / "curate"
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["config"]["output"] == str(out)
+    assert {s["stage"] for s in manifest["stages"]} == {"normalize", "exact_dedup"}
+    assert {e["source"] for e in manifest["inputs"]} == {"web", "books", "code"}
+    assert (out / "tokenizer" / "tokenizer.json").is_file()
+    assert list((out / "tokens").glob("tokens-*.parquet"))
+    assert not (out / "_temporary").exists()

@@ -1,0 +1,112 @@
+"""Option parsing for every shipped config (no live Flink or Dataflow here) and the Dockerfile."""
+
+import re
+from pathlib import Path
+
+import apache_beam
+import pytest
+from apache_beam.options.pipeline_options import (
+    DirectOptions,
+    FlinkRunnerOptions,
+    GoogleCloudOptions,
+    PortableOptions,
+    SetupOptions,
+    StandardOptions,
+    WorkerOptions,
+)
+
+from pipelines.options import CurateOptions, curate_config, load_options, parse_input
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _load(name, *argv):
+    options = load_options(["--config", str(ROOT / "configs" / f"{name}.yaml"), *argv])
+    return options, options.view_as(CurateOptions)
+
+
+def test_local_config():
+    options, curate = _load("local")
+    assert options.view_as(StandardOptions).runner == "DirectRunner"
+    assert options.view_as(DirectOptions).direct_running_mode == "in_memory"
+    assert (curate.seq_len, curate.dp_world_size, curate.write_rejected) == (2048, 1, True)
+
+
+def test_dask_config():
+    from apache_beam.runners.dask.dask_runner import DaskOptions
+
+    options, _ = _load("dask")
+    assert options.view_as(StandardOptions).runner == "apache_beam.runners.dask.dask_runner.DaskRunner"
+    assert options.view_as(DaskOptions).address == "tcp://127.0.0.1:8786"
+
+
+def test_flink_config():
+    options, curate = _load("flink")
+    flink = options.view_as(FlinkRunnerOptions)
+    assert options.view_as(StandardOptions).runner == "FlinkRunner"
+    assert (flink.flink_master, flink.flink_version, flink.parallelism) == (
+        "flink-jobmanager.example.com:8081",
+        "1.19",
+        8,
+    )
+    assert options.view_as(PortableOptions).environment_type == "DOCKER"
+    assert options.view_as(WorkerOptions).sdk_container_image.endswith("curate-worker:0.1.0")
+    assert curate.dp_world_size == 8
+
+
+def test_dataflow_config():
+    options, curate = _load("dataflow")
+    gcp = options.view_as(GoogleCloudOptions)
+    assert options.view_as(StandardOptions).runner == "DataflowRunner"
+    assert (gcp.project, gcp.region, gcp.temp_location) == (
+        "my-project",
+        "us-central1",
+        "gs://my-bucket/tmp",
+    )
+    assert options.view_as(SetupOptions).sdk_location == "container"
+    assert options.view_as(WorkerOptions).max_num_workers == 64
+    assert curate_config(options, ["web=gs://b/*.json.gz"]).output == "gs://my-bucket/curate/out"
+
+
+def test_command_line_wins_over_config():
+    options, curate = _load("local", "--seq_len=128", "--write_rejected=false", "--runner=DaskRunner")
+    assert (curate.seq_len, curate.write_rejected) == (128, False)
+    assert options.view_as(StandardOptions).runner == "DaskRunner"
+
+
+def test_inputs_from_the_command_line_replace_the_configs(tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text("input: [web=/a/*.json, code=/b/*.jsonl]\n")
+    assert load_options(["--config", str(config)]).view_as(CurateOptions).input == [
+        "web=/a/*.json",
+        "code=/b/*.jsonl",
+    ]
+    options = load_options(["--config", str(config), "--input", "x=/c/*.jsonl"])
+    assert options.view_as(CurateOptions).input == ["x=/c/*.jsonl"]
+
+
+def test_input_specs():
+    assert parse_input("web=gs://bucket/c4/*.json.gz") == ("web", "gs://bucket/c4/*.json.gz")
+    assert parse_input("s3://bucket/k=v/*.jsonl") == ("default", "s3://bucket/k=v/*.jsonl")
+    name, pattern = parse_input("data/*.jsonl")
+    assert name == "default" and pattern.startswith("/") and pattern.endswith("/data/*.jsonl")
+
+
+def test_invalid_values_are_rejected():
+    with pytest.raises(SystemExit):
+        load_options(["--pack_tail=wrap"]).view_as(CurateOptions)
+    with pytest.raises(ValueError):
+        curate_config(load_options(["--dp_world_size=0"]), ["x.jsonl"])
+
+
+def test_dockerfile_uses_the_beam_sdk_image_of_the_pinned_version():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    base = re.search(r"^FROM apache/beam_python(\d+\.\d+)_sdk:(\S+)$", dockerfile, re.M)
+    assert base, "the worker image must start from Beam's official Python SDK image"
+    assert base.group(1) == "3.11"
+    assert base.group(2) == apache_beam.__version__
+    pinned = re.search(r'"apache-beam==([^"]+)"', (ROOT / "pyproject.toml").read_text())
+    assert pinned.group(1) == apache_beam.__version__
+    for package in ("pipelines", "transforms", "tokenizer", "schemas"):
+        assert f"COPY {package} ./{package}" in dockerfile
+    assert 'ENTRYPOINT ["/opt/apache/beam/boot"]' in dockerfile

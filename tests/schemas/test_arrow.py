@@ -1,0 +1,52 @@
+import io
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from schemas.arrow import (
+    DOCUMENT_SCHEMA,
+    REJECTED_SCHEMA,
+    TOKENS_SCHEMA,
+    documents_to_table,
+    rejected_to_table,
+    table_to_documents,
+    table_to_parquet_bytes,
+    token_rows_to_table,
+)
+from schemas.document import Document, Rejected
+
+DOCS = [
+    Document("a", "text \u00e9 \U0001f600", "web", "/in/a.jsonl", url="http://x", lang="en", scores={"q": 0.5}),
+    Document("b", "more", "pile", "/in/b.jsonl.zst", sub_source="FreeLaw", timestamp="2020"),
+]
+
+
+def _round_trip(table):
+    return pq.read_table(io.BytesIO(table_to_parquet_bytes(table)))
+
+
+def test_documents_round_trip():
+    table = _round_trip(documents_to_table(DOCS))
+    assert table.schema.equals(DOCUMENT_SCHEMA)
+    assert table_to_documents(table) == DOCS
+
+
+def test_rejected_round_trip():
+    table = _round_trip(rejected_to_table([Rejected(DOCS[0], "normalize", "empty")]))
+    assert table.schema.equals(REJECTED_SCHEMA)
+    assert table.column("reason").to_pylist() == ["empty"]
+    assert table_to_documents(table) == DOCS[:1]
+
+
+def test_token_rows_round_trip():
+    rows = np.arange(12, dtype=np.int32).reshape(3, 4)
+    table = _round_trip(token_rows_to_table(rows, [[0], [], [1, 3]]))
+    assert table.schema.equals(TOKENS_SCHEMA)
+    assert table.column("input_ids").to_pylist() == rows.tolist()
+    assert table.column("doc_starts").to_pylist() == [[0], [], [1, 3]]
+
+
+def test_serialization_is_deterministic():
+    assert table_to_parquet_bytes(documents_to_table(DOCS)) == table_to_parquet_bytes(
+        documents_to_table(list(DOCS))
+    )

@@ -1,0 +1,35 @@
+from schemas.manifest import outcome_summary
+
+COUNTS = [
+    (("kept", "web", "/a", None, None), 7),
+    (("dropped", "web", "/a", "normalize", "empty"), 1),
+    (("dropped", "web", "/a", "exact_dedup", "exact_dup"), 2),
+    (("dead_letter", "web", "/a", None, None), 3),
+    (("kept", "code", "/b", None, None), 4),
+]
+
+
+def test_read_equals_kept_plus_dropped_plus_dead_letters_per_input():
+    summary = outcome_summary(COUNTS, ["normalize", "exact_dedup"])
+    assert summary["records"] == {
+        "read": 17,
+        "kept": 11,
+        "dropped": 3,
+        "dead_lettered": 3,
+        "balanced": True,
+    }
+    a, b = summary["inputs"]  # sorted by (source, file): code first
+    assert (b["file"], b["read"], b["dropped"]) == (
+        "/a",
+        13,
+        {"exact_dedup/exact_dup": 2, "normalize/empty": 1},
+    )
+    assert (a["file"], a["read"], a["kept"]) == ("/b", 4, 4)
+
+
+def test_stage_in_and_out_follow_the_stage_order():
+    stages = outcome_summary(COUNTS, ["normalize", "exact_dedup"])["stages"]
+    assert [(s["stage"], s["in"], s["out"]) for s in stages] == [
+        ("normalize", 14, 13),
+        ("exact_dedup", 13, 11),
+    ]

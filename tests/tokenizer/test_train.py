@@ -1,0 +1,39 @@
+import subprocess
+import sys
+
+from tokenizers import Tokenizer
+
+from tokenizer.train import EOS_TOKEN, PAD_TOKEN, tokenizer_sha256, train_bpe
+
+TEXTS = [
+    f"Document {i}: the quick brown fox jumps over the lazy dog {i % 7} times. "
+    "Caf\u00e9 \u4e2d\u6587 \U0001f600 tabs\tand\nnewlines."
+    for i in range(300)
+]
+
+
+def test_byte_level_bpe_round_trips_any_text():
+    tokenizer = Tokenizer.from_str(train_bpe(TEXTS, vocab_size=400))
+    assert tokenizer.get_vocab_size() <= 400
+    for text in [*TEXTS[:3], "never seen: \u00fe\u00f0 \U0001f680 \x01"]:
+        ids = tokenizer.encode(text, add_special_tokens=False).ids
+        assert tokenizer.decode(ids) == text
+
+
+def test_special_tokens_come_first():
+    tokenizer = Tokenizer.from_str(train_bpe(TEXTS, vocab_size=400))
+    assert (tokenizer.token_to_id(EOS_TOKEN), tokenizer.token_to_id(PAD_TOKEN)) == (0, 1)
+
+
+def test_training_is_deterministic_across_processes():
+    code = (
+        "from tests.tokenizer.test_train import TEXTS;"
+        "from tokenizer.train import train_bpe, tokenizer_sha256;"
+        "print(tokenizer_sha256(train_bpe(TEXTS, vocab_size=500)))"
+    )
+    hashes = {
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        .stdout.strip()
+        for _ in range(2)
+    }
+    assert hashes == {tokenizer_sha256(train_bpe(TEXTS, vocab_size=500))}

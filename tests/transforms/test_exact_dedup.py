@@ -1,0 +1,36 @@
+import itertools
+
+import apache_beam as beam
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from schemas.document import Document, Rejected
+from transforms.exact_dedup import DROP_EXACT_DUP, ExactDedup, survivor_rank
+
+
+def _doc(doc_id, text):
+    return Document(id=doc_id, text=text, source="s", source_file="f")
+
+
+
+
+def test_one_survivor_per_text_chosen_by_stable_hash_not_order():
+    copies = [_doc(f"copy-{i}", "the same text") for i in range(5)]
+    winner = min(copies, key=survivor_rank).id
+    expected = [(d.id, "kept" if d.id == winner else DROP_EXACT_DUP) for d in copies] + [
+        ("unique", "kept")
+    ]
+    for order in itertools.islice(itertools.permutations(copies), 0, 120, 37):
+        with TestPipeline() as p:
+            out = p | beam.Create([*order, _doc("unique", "other text")]) | ExactDedup()
+            summary = out | beam.Map(
+                lambda x: (x.doc.id, x.reason) if isinstance(x, Rejected) else (x.id, "kept")
+            )
+            assert_that(summary, equal_to(expected))
+
+
+def test_same_id_and_text_twice_keeps_exactly_one():
+    with TestPipeline() as p:
+        out = p | beam.Create([_doc("x", "t"), _doc("x", "t")]) | ExactDedup()
+        kinds = out | beam.Map(lambda x: type(x).__name__)
+        assert_that(kinds, equal_to(["Document", "Rejected"]))
