@@ -31,7 +31,7 @@ from transforms.accounting import CountOutcomes
 from transforms.common import split_by_type
 from transforms.readers import ReadInputs
 from transforms.tokenize import TokenizeAndWrite
-from transforms.write import TEMPORARY_DIR, WriteFile, WriteSharded
+from transforms.write import TEMPORARY_DIR, WriteFile, WriteSharded, write_atomically
 
 OUTPUT_SUBDIRS = ("documents", "tokens", "tokenizer", "rejected", "dead_letter", TEMPORARY_DIR)
 SAMPLE_CORPUS_DIR = "./out/sample-corpus"
@@ -59,16 +59,21 @@ def build(pipeline: beam.Pipeline, config: CurateConfig) -> None:
     rejected = dropped | "AllRejected" >> beam.Flatten()
 
     tokenizer_json = docs | "Tokenizer" >> TrainTokenizer(config.tokenizer)
-    tokenizer_file = tokenizer_json | "Tokenizer/Serialize" >> beam.Map(
-        lambda j: ("tokenizer/tokenizer.json", j.encode("utf-8"), _tokenizer_facts(j))
-    ) | "Tokenizer/Write" >> beam.ParDo(WriteFile(out))
+    tokenizer_file = (
+        tokenizer_json
+        | "Tokenizer/Serialize"
+        >> beam.Map(lambda j: ("tokenizer/tokenizer.json", j.encode("utf-8"), _tokenizer_facts(j)))
+        | "Tokenizer/Write" >> beam.ParDo(WriteFile(out))
+    )
     token_shards = docs | "Tokens" >> TokenizeAndWrite(
         tokenizer_json, out, config.pack, config.dp_world_size, config.target_shard_bytes
     )
     doc_shards = docs | "Documents" >> _write_documents(out, config.target_shard_bytes)
     written = {"documents": doc_shards, "tokens": token_shards, "tokenizer": tokenizer_file}
     if config.write_rejected:
-        written["rejected"] = rejected | "Rejected" >> _write_rejected(out, config.target_shard_bytes)
+        written["rejected"] = rejected | "Rejected" >> _write_rejected(
+            out, config.target_shard_bytes
+        )
     written["dead_letter"] = dead | "DeadLetters" >> _write_dead_letters(out)
 
     counts = (docs, rejected, dead) | "Accounting" >> CountOutcomes()
@@ -89,7 +94,7 @@ def _write_documents(out: str, target_bytes: int) -> WriteSharded:
         "documents",
         "parquet",
         key=lambda d: (d.id, d.source_file),
-        weight=lambda d: len(d.text),
+        weight=lambda d: len(d.text) + 1,
         serialize=lambda docs: (arrow.table_to_parquet_bytes(arrow.documents_to_table(docs)), {}),
         target=target_bytes,
     )
@@ -102,7 +107,7 @@ def _write_rejected(out: str, target_bytes: int) -> WriteSharded:
         "rejected",
         "parquet",
         key=lambda r: (r.doc.id, r.doc.source_file, r.stage, r.reason),
-        weight=lambda r: len(r.doc.text),
+        weight=lambda r: len(r.doc.text) + 1,
         serialize=lambda rs: (arrow.table_to_parquet_bytes(arrow.rejected_to_table(rs)), {}),
         target=target_bytes,
     )
@@ -132,7 +137,7 @@ def _write_dead_letters(out: str) -> WriteSharded:
         "dead_letter",
         "jsonl",
         key=lambda d: (d.source_file, d.offset or 0, d.line or 0, d.error, d.source),
-        weight=lambda d: len(d.snippet) + len(d.error),
+        weight=lambda d: len(d.snippet) + len(d.error) + 1,
         serialize=to_jsonl,
         target=64 << 20,
     )
@@ -151,7 +156,9 @@ def _tokenizer_facts(tokenizer_json: str) -> dict:
     }
 
 
-def _write_manifest(_, config, stage_names, counts, documents, tokens, tokenizer, dead_letter, rejected=None):
+def _write_manifest(
+    _, config, stage_names, counts, documents, tokens, tokenizer, dead_letter, rejected=None
+):
     token_shards = shard_listing(tokens)
     manifest = {
         "manifest_version": MANIFEST_VERSION,
@@ -172,8 +179,6 @@ def _write_manifest(_, config, stage_names, counts, documents, tokens, tokenizer
         "rejected": {"shards": shard_listing(rejected)} if rejected is not None else None,
         "dead_letter": {"shards": shard_listing(dead_letter)},
     }
-    from transforms.write import write_atomically
-
     write_atomically(config.output, "manifest.json", to_json(manifest).encode("utf-8"))
 
 
@@ -188,6 +193,7 @@ def clear_output(output: str) -> None:
 def run(argv: list[str] | None = None) -> dict:
     """Run the pipeline to completion and return the manifest."""
     options = load_options(argv)
+    FileSystems.set_options(options)  # credentials/endpoints for gs://, s3:// on the driver
     inputs = options.view_as(CurateOptions).input
     if not inputs:
         inputs = write_sample_corpus(os.path.abspath(SAMPLE_CORPUS_DIR))
@@ -212,7 +218,9 @@ def summary(manifest: dict, seconds: float) -> str:
     lines.append(f"  {'dead-lettered':<14} {records['dead_lettered']:>10,}")
     for stage in manifest["stages"]:
         reasons = ", ".join(f"{r}={n:,}" for r, n in stage["dropped"].items()) or "none dropped"
-        lines.append(f"  {stage['stage']:<14} {stage['in']:>10,} -> {stage['out']:>10,}  ({reasons})")
+        lines.append(
+            f"  {stage['stage']:<14} {stage['in']:>10,} -> {stage['out']:>10,}  ({reasons})"
+        )
     lines.append(f"kept {records['kept']:,} documents; accounting balanced: {records['balanced']}")
     lines.append(
         f"tokens: {tokens['tokens']:,} in {tokens['rows']:,} rows of {tokens['seq_len']} "

@@ -23,24 +23,65 @@ import zstandard
 SEED = 20261122
 
 _SUBJECTS = (
-    "the city council", "a local bakery", "the research team", "our editor", "the new library",
-    "a small startup", "the river trail", "the museum", "a volunteer group", "the school board",
-    "the orchestra", "a family farm", "the cycling club", "the weather service", "a young chef",
+    "the city council",
+    "a local bakery",
+    "the research team",
+    "our editor",
+    "the new library",
+    "a small startup",
+    "the river trail",
+    "the museum",
+    "a volunteer group",
+    "the school board",
+    "the orchestra",
+    "a family farm",
+    "the cycling club",
+    "the weather service",
+    "a young chef",
 )
 _VERBS = (
-    "announced", "reviewed", "explained", "celebrated", "questioned", "opened", "described",
-    "planned", "measured", "improved", "delayed", "shared", "tested", "welcomed", "compared",
+    "announced",
+    "reviewed",
+    "explained",
+    "celebrated",
+    "questioned",
+    "opened",
+    "described",
+    "planned",
+    "measured",
+    "improved",
+    "delayed",
+    "shared",
+    "tested",
+    "welcomed",
+    "compared",
 )
 _OBJECTS = (
-    "a plan for the harbor", "the results of the survey", "a new reading program",
-    "the budget for next year", "a recipe for sourdough bread", "the history of the bridge",
-    "a map of the old town", "the schedule for the festival", "a study of bird migration",
-    "the rules for the marathon", "a guide to winter gardening", "the cost of public transport",
+    "a plan for the harbor",
+    "the results of the survey",
+    "a new reading program",
+    "the budget for next year",
+    "a recipe for sourdough bread",
+    "the history of the bridge",
+    "a map of the old town",
+    "the schedule for the festival",
+    "a study of bird migration",
+    "the rules for the marathon",
+    "a guide to winter gardening",
+    "the cost of public transport",
 )
 _TAILS = (
-    "after a long debate", "on Tuesday morning", "with help from residents", "despite the rain",
-    "for the first time", "in a short statement", "at the community center", "without delay",
-    "to everyone's surprise", "as promised last spring", "in front of a large crowd",
+    "after a long debate",
+    "on Tuesday morning",
+    "with help from residents",
+    "despite the rain",
+    "for the first time",
+    "in a short statement",
+    "at the community center",
+    "without delay",
+    "to everyone's surprise",
+    "as promised last spring",
+    "in front of a large crowd",
 )
 _LINKS = ("Home", "News", "Sports", "Culture", "Opinion", "About us", "Contact", "Subscribe")
 _FIRST = ("Maria", "James", "Aiko", "Carlos", "Fatima", "Olga", "Kwame", "Lena")
@@ -87,8 +128,7 @@ def web_pages(count: int, rng: random.Random) -> list[dict]:
                 [
                     " | ".join(_LINKS),
                     "We use cookies to improve your experience. Accept all cookies",
-                    f"{rng.choice(_SUBJECTS).title()} {rng.choice(_VERBS)} "
-                    f"{rng.choice(_OBJECTS)}",
+                    f"{rng.choice(_SUBJECTS).title()} {rng.choice(_VERBS)} {rng.choice(_OBJECTS)}",
                     *body,
                     f"(c) 2024 news{i % 37}.example.com. All rights reserved.  Privacy policy",
                 ]
@@ -115,7 +155,9 @@ def stdlib_code(count: int, max_bytes: int = 40_000) -> list[dict]:
     root = sysconfig.get_paths()["stdlib"]
     candidates = []
     for directory, subdirs, files in os.walk(root):
-        subdirs[:] = sorted(d for d in subdirs if d not in ("site-packages", "test", "tests", "idlelib"))
+        subdirs[:] = sorted(
+            d for d in subdirs if d not in ("site-packages", "test", "tests", "idlelib")
+        )
         for name in sorted(files):
             if name.endswith(".py"):
                 path = os.path.join(directory, name)

@@ -37,16 +37,20 @@ class PackedShard:
     pad_tokens: int
 
 
-def pack(token_arrays: list[np.ndarray], eos_id: int, pad_id: int, config: PackConfig) -> PackedShard:
+def pack(
+    token_arrays: list[np.ndarray], eos_id: int, pad_id: int, config: PackConfig
+) -> PackedShard:
     """Concatenate documents, each followed by `eos_id`, and cut into rows of seq_len."""
     seq_len = config.seq_len
-    lengths = np.fromiter((len(a) + 1 for a in token_arrays), dtype=np.int64, count=len(token_arrays))
+    lengths = np.fromiter(
+        (len(a) + 1 for a in token_arrays), dtype=np.int64, count=len(token_arrays)
+    )
     total = int(lengths.sum())
     stream = np.full(total, eos_id, dtype=np.int32)
     starts = np.zeros(len(token_arrays), dtype=np.int64)
     if len(token_arrays):
         starts[1:] = np.cumsum(lengths)[:-1]
-    for start, array in zip(starts, token_arrays):
+    for start, array in zip(starts, token_arrays, strict=True):
         stream[start : start + len(array)] = array
     n_full, tail = divmod(total, seq_len)
     pad_tokens = 0

@@ -66,7 +66,7 @@ def _in_sample(doc, total_chars: int, sample_bytes: int) -> bool:
 
 
 def _train_on_group(keyed, config: TokenizerConfig) -> str:
-    ranked = sorted((item for item in keyed[1] if item is not None))
+    ranked = sorted(item for item in keyed[1] if item is not None)
     texts, budget = [], config.sample_bytes
     for _, _, text in ranked:
         if budget <= 0:
@@ -84,13 +84,15 @@ class TrainTokenizer(beam.PTransform):
         self.config = config
 
     def expand(self, docs):
-        total_chars = docs | "TotalChars" >> beam.Map(lambda d: len(d.text)) | beam.CombineGlobally(
-            sum
+        total_chars = (
+            docs | "TotalChars" >> beam.Map(lambda d: len(d.text)) | beam.CombineGlobally(sum)
         )
         sample = (
             docs
             | "Sample"
-            >> beam.Filter(_in_sample, beam.pvalue.AsSingleton(total_chars), self.config.sample_bytes)
+            >> beam.Filter(
+                _in_sample, beam.pvalue.AsSingleton(total_chars), self.config.sample_bytes
+            )
             | "RankSample" >> beam.Map(lambda d: (0, (sample_rank(d.id), d.id, d.text)))
         )
         # A sentinel keeps the single training group present when there are no documents.

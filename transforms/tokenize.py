@@ -8,15 +8,15 @@ the target shard size, a multiple of the data-parallel world size), are ordered 
 
 from __future__ import annotations
 
-import numpy as np
 import apache_beam as beam
+import numpy as np
 from apache_beam.metrics import Metrics
 
 from schemas.arrow import table_to_parquet_bytes, token_rows_to_table
 from schemas.document import stable_hash64
 from tokenizer.pack import PackConfig, pack
 from tokenizer.train import EOS_TOKEN, PAD_TOKEN
-from transforms.write import WriteFile, shard_count, shard_name
+from transforms.write import GroupIntoShards, WriteFile, shard_count, shard_name
 
 TOKEN_BYTES = 4  # int32
 ROWS_PER_ROW_GROUP = 1024
@@ -63,7 +63,7 @@ class _PackShard(beam.DoFn):
 
     def process(self, group, tokenizer_json, total_tokens):
         index, members = group
-        ordered = sorted((m for m in members if m is not None), key=lambda m: m[0])
+        ordered = sorted(members, key=lambda m: m[0])
         tokenizer = self.cache.get(tokenizer_json)
         packed = pack(
             [ids for _, ids in ordered],
@@ -105,27 +105,18 @@ class TokenizeAndWrite(beam.PTransform):
         # the documents, which also feeds the tokenizer Encode waits for: a stage waiting
         # on itself ("watermark-pending bundles did not execute").
         encoded = (
-            docs
-            | "FusionBreak" >> beam.Reshuffle()
-            | "Encode" >> beam.ParDo(_Encode(), tokenizer)
+            docs | "FusionBreak" >> beam.Reshuffle() | "Encode" >> beam.ParDo(_Encode(), tokenizer)
         )
         total = beam.pvalue.AsSingleton(
             encoded
             | "CountTokens" >> beam.Map(lambda item: len(item[1]) + 1)
             | "TotalTokens" >> beam.CombineGlobally(sum)
         )
-        keyed = encoded | "AssignShard" >> beam.Map(
-            lambda item, n: (item[0][0] % shard_count_of(n), item), total
-        )
-        every_shard = (
-            docs.pipeline
-            | "Once" >> beam.Create([None])
-            | "EveryShard" >> beam.FlatMap(lambda _, n: [(i, None) for i in range(shard_count_of(n))], total)
-        )
         return (
-            (keyed, every_shard)
-            | "WithEmptyShards" >> beam.Flatten()
-            | "GroupByShard" >> beam.GroupByKey()
+            encoded
+            | "AssignShard"
+            >> beam.Map(lambda item, n: (item[0][0] % shard_count_of(n), item), total)
+            | "Group" >> GroupIntoShards(shard_count_of, total)
             | "Pack" >> beam.ParDo(_PackShard(self.config, shard_count_of), tokenizer, total)
             | "Write" >> beam.ParDo(WriteFile(self.output_dir))
         )

@@ -69,14 +69,41 @@ def shard_count(total_weight: int, target_weight: int, multiple_of: int = 1) -> 
     return math.ceil(shards / multiple_of) * multiple_of
 
 
+class GroupIntoShards(beam.PTransform):
+    """(shard index, item) pairs -> (shard index, [items]) for every index in
+    range(count_of(total)), empty shards included, so a shard listing is always complete.
+
+    `total` is the side input (AsSingleton) the shard count is computed from.
+    """
+
+    def __init__(self, count_of, total):
+        super().__init__()
+        self.count_of, self.total = count_of, total
+
+    def expand(self, keyed):
+        count_of = self.count_of
+        every_shard = (
+            keyed.pipeline
+            | "Once" >> beam.Create([None])
+            | "EveryShard"
+            >> beam.FlatMap(lambda _, t: [(i, None) for i in range(count_of(t))], self.total)
+        )
+        return (
+            (keyed, every_shard)
+            | "WithEmptyShards" >> beam.Flatten()
+            | "GroupByShard" >> beam.GroupByKey()
+            | "DropMarkers"
+            >> beam.MapTuple(lambda i, items: (i, [x for x in items if x is not None]))
+        )
+
+
 class WriteSharded(beam.PTransform):
     """Items -> files `subdir/prefix-i-of-n.ext`, n from the total weight; -> file metadata.
 
     `key(item)` is a tuple that identifies an item uniquely. Items go to shard
-    `stable_hash64(repr(key(item))) % n` and are sorted by `key` inside it, so
-    the bytes of every file depend only on the items, never on arrival order. Every shard
-    index gets a file, even an empty one, so the listing is always complete.
-    `serialize(items) -> (bytes, metadata)`. With no items at all, nothing is written.
+    `stable_hash64(repr(key(item))) % n` and are sorted by `key` inside it, so the bytes of
+    every file depend only on the items, never on arrival order. `weight(item)` must be
+    positive; `serialize(items) -> (bytes, metadata)`. With no items, nothing is written.
     """
 
     def __init__(self, output_dir, subdir, prefix, extension, key, weight, serialize, target):
@@ -85,41 +112,26 @@ class WriteSharded(beam.PTransform):
         self.subdir, self.prefix, self.extension = subdir, prefix, extension
         self.key, self.weight, self.serialize, self.target = key, weight, serialize, target
 
+    def count_of(self, total_weight: int) -> int:
+        return shard_count(total_weight, self.target) if total_weight else 0
+
     def expand(self, items):
-        key, target = self.key, self.target
-        totals = (
-            items
-            | "Weigh" >> beam.Map(lambda x: (1, self.weight(x)))
-            | "Total" >> beam.CombineGlobally(lambda pairs: tuple(map(sum, zip(*pairs))) or (0, 0))
-        )
-
-        def count_of(total):
-            return shard_count(total[1], target) if total[0] else 0
-
-        keyed = items | "AssignShard" >> beam.Map(
-            lambda x, total: (stable_hash64(repr(key(x))) % count_of(total), x),
-            beam.pvalue.AsSingleton(totals),
-        )
-        every_shard = (
-            items.pipeline
-            | "Once" >> beam.Create([None])
-            | "EveryShard"
-            >> beam.FlatMap(
-                lambda _, total: [(i, None) for i in range(count_of(total))],
-                beam.pvalue.AsSingleton(totals),
-            )
+        key, count_of = self.key, self.count_of
+        total = beam.pvalue.AsSingleton(
+            items | "Weigh" >> beam.Map(self.weight) | "TotalWeight" >> beam.CombineGlobally(sum)
         )
         return (
-            (keyed, every_shard)
-            | "WithEmptyShards" >> beam.Flatten()
-            | "GroupByShard" >> beam.GroupByKey()
-            | "Serialize" >> beam.Map(self._serialize_group, beam.pvalue.AsSingleton(totals))
+            items
+            | "AssignShard"
+            >> beam.Map(lambda x, t: (stable_hash64(repr(key(x))) % count_of(t), x), total)
+            | "Group" >> GroupIntoShards(count_of, total)
+            | "Serialize" >> beam.Map(self._serialize_group, total)
             | "Write" >> beam.ParDo(WriteFile(self.output_dir))
         )
 
-    def _serialize_group(self, group, total):
+    def _serialize_group(self, group, total_weight):
         index, members = group
-        ordered = sorted((m for m in members if m is not None), key=self.key)
+        ordered = sorted(members, key=self.key)
         data, metadata = self.serialize(ordered)
-        name = shard_name(self.prefix, index, shard_count(total[1], self.target), self.extension)
+        name = shard_name(self.prefix, index, self.count_of(total_weight), self.extension)
         return f"{self.subdir}/{name}", data, {"rows": len(ordered), **metadata}

@@ -69,9 +69,10 @@ def test_output_follows_the_contract(sample_run):
     assert tokens.num_rows == manifest["tokens"]["rows"] > 0
     tokenizer = Tokenizer.from_file(str(out / "tokenizer" / "tokenizer.json"))
     assert tokenizer.get_vocab_size() <= 2000
-    assert manifest["tokenizer"]["sha256"] == hashlib.sha256(
-        (out / "tokenizer" / "tokenizer.json").read_bytes()
-    ).hexdigest()
+    assert (
+        manifest["tokenizer"]["sha256"]
+        == hashlib.sha256((out / "tokenizer" / "tokenizer.json").read_bytes()).hexdigest()
+    )
     for shard in manifest["tokens"]["shards"]:
         data = (out / shard["path"]).read_bytes()
         assert shard["sha256"] == hashlib.sha256(data).hexdigest()
@@ -168,7 +169,9 @@ def test_shard_count_is_a_multiple_of_the_world_size(sample_inputs, tmp_path):
     )
     shards = manifest["tokens"]["shards"]
     assert len(shards) == 4
-    assert [s["path"] for s in shards] == [f"tokens/tokens-{i:05d}-of-00004.parquet" for i in range(4)]
+    assert [s["path"] for s in shards] == [
+        f"tokens/tokens-{i:05d}-of-00004.parquet" for i in range(4)
+    ]
     per_rank = [sum(1 for _ in iter_sequences(str(tmp_path), rank, 4)) for rank in range(4)]
     assert sum(per_rank) == manifest["tokens"]["rows"]
 

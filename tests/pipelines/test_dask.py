@@ -8,13 +8,17 @@ import pytest
 from pipelines.curate import run
 from pipelines.sample_corpus import write_sample_corpus
 
-distributed = pytest.importorskip("distributed", reason="needs the dask extra: pip install '.[dask]'")
+distributed = pytest.importorskip(
+    "distributed", reason="needs the dask extra: pip install '.[dask]'"
+)
 
 ARGS = ["--vocab_size=1500", "--seq_len=128", "--dp_world_size=2"]
 
 
 def _hashes(out: Path, sub: str) -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted((out / sub).glob("*"))}
+    return {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted((out / sub).glob("*"))
+    }
 
 
 def test_dask_runner_writes_the_same_bytes_as_the_direct_runner(tmp_path, fixtures):

@@ -36,7 +36,9 @@ def test_dask_config():
     from apache_beam.runners.dask.dask_runner import DaskOptions
 
     options, _ = _load("dask")
-    assert options.view_as(StandardOptions).runner == "apache_beam.runners.dask.dask_runner.DaskRunner"
+    assert (
+        options.view_as(StandardOptions).runner == "apache_beam.runners.dask.dask_runner.DaskRunner"
+    )
     assert options.view_as(DaskOptions).address == "tcp://127.0.0.1:8786"
 
 
@@ -69,7 +71,9 @@ def test_dataflow_config():
 
 
 def test_command_line_wins_over_config():
-    options, curate = _load("local", "--seq_len=128", "--write_rejected=false", "--runner=DaskRunner")
+    options, curate = _load(
+        "local", "--seq_len=128", "--write_rejected=false", "--runner=DaskRunner"
+    )
     assert (curate.seq_len, curate.write_rejected) == (128, False)
     assert options.view_as(StandardOptions).runner == "DaskRunner"
 

@@ -16,7 +16,15 @@ from schemas.arrow import (
 from schemas.document import Document, Rejected
 
 DOCS = [
-    Document("a", "text \u00e9 \U0001f600", "web", "/in/a.jsonl", url="http://x", lang="en", scores={"q": 0.5}),
+    Document(
+        "a",
+        "text \u00e9 \U0001f600",
+        "web",
+        "/in/a.jsonl",
+        url="http://x",
+        lang="en",
+        scores={"q": 0.5},
+    ),
     Document("b", "more", "pile", "/in/b.jsonl.zst", sub_source="FreeLaw", timestamp="2020"),
 ]
 

@@ -32,8 +32,9 @@ def test_training_is_deterministic_across_processes():
         "print(tokenizer_sha256(train_bpe(TEXTS, vocab_size=500)))"
     )
     hashes = {
-        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-        .stdout.strip()
+        subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        ).stdout.strip()
         for _ in range(2)
     }
     assert hashes == {tokenizer_sha256(train_bpe(TEXTS, vocab_size=500))}

@@ -12,8 +12,6 @@ def _doc(doc_id, text):
     return Document(id=doc_id, text=text, source="s", source_file="f")
 
 
-
-
 def test_one_survivor_per_text_chosen_by_stable_hash_not_order():
     copies = [_doc(f"copy-{i}", "the same text") for i in range(5)]
     winner = min(copies, key=survivor_rank).id

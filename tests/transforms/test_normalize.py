@@ -33,7 +33,11 @@ def test_normalize_transform_keeps_and_rejects():
     with TestPipeline() as p:
         out = p | beam.Create(docs) | Normalize()
         summary = out | beam.Map(
-            lambda x: ("rejected", x.doc.id, x.reason) if isinstance(x, Rejected) else ("kept", x.id, x.text)
+            lambda x: (
+                ("rejected", x.doc.id, x.reason)
+                if isinstance(x, Rejected)
+                else ("kept", x.id, x.text)
+            )
         )
         assert_that(
             summary,

@@ -27,15 +27,19 @@ def test_write_atomically_overwrites_and_leaves_no_partial_file(tmp_path):
 
 def _write(out, items, target):
     with TestPipeline() as p:
-        meta = p | beam.Create(items) | WriteSharded(
-            out,
-            "things",
-            "things",
-            "txt",
-            key=lambda x: (x,),
-            weight=len,
-            serialize=lambda xs: ("\n".join(xs).encode(), {"first": xs[0] if xs else None}),
-            target=target,
+        meta = (
+            p
+            | beam.Create(items)
+            | WriteSharded(
+                out,
+                "things",
+                "things",
+                "txt",
+                key=lambda x: (x,),
+                weight=lambda x: len(x) + 1,
+                serialize=lambda xs: ("\n".join(xs).encode(), {"first": xs[0] if xs else None}),
+                target=target,
+            )
         )
         rows = meta | beam.Map(lambda m: m["rows"]) | beam.CombineGlobally(sum)
         assert_that(rows, equal_to([len(items)]))
@@ -43,8 +47,8 @@ def _write(out, items, target):
 
 def test_sharded_write_is_independent_of_input_order(tmp_path):
     items = [f"item-{i:03d}" for i in range(100)]
-    _write(str(tmp_path / "a"), items, target=200)
-    _write(str(tmp_path / "b"), list(reversed(items)), target=200)
+    _write(str(tmp_path / "a"), items, target=225)
+    _write(str(tmp_path / "b"), list(reversed(items)), target=225)
     names = sorted(os.listdir(tmp_path / "a" / "things"))
     assert names == sorted(os.listdir(tmp_path / "b" / "things"))
     assert len(names) == 4 and names[0] == "things-00000-of-00004.txt"

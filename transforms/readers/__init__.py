@@ -72,7 +72,9 @@ class _MatchFiles(beam.DoFn):
         if not metadata:
             yield DeadLetter(source, pattern, "input pattern matched no files")
         for meta in sorted(metadata, key=lambda m: m.path):
-            yield InputFile(source, meta.path, relative_to_root(meta.path, pattern), meta.size_in_bytes)
+            yield InputFile(
+                source, meta.path, relative_to_root(meta.path, pattern), meta.size_in_bytes
+            )
 
 
 class _ReadFiles(beam.DoFn):

@@ -50,9 +50,7 @@ def read_jsonl(file: InputFile, handle: BinaryIO) -> Iterator[Document | DeadLet
                     yield record
                 offset += len(line) + 1
     except CorruptInput as err:
-        yield DeadLetter(
-            file.source, file.path, str(err), line_no + 1, offset, _snippet(pending)
-        )
+        yield DeadLetter(file.source, file.path, str(err), line_no + 1, offset, _snippet(pending))
         return
     if pending and (record := parse_line(pending, file, line_no + 1, offset)):
         yield record

@@ -41,7 +41,10 @@ def test_ccnet_dolma_files_keep_id_url_date_and_language(fixtures):
     docs, dead = _split(_read(str(fixtures / "web-jsonl" / "ccnet-cc_en_head-0091.jsonl.gz")))
     assert (len(docs), dead) == (10, [])
     assert all(d.lang == "en" and d.url == d.id and d.timestamp for d in docs)
-    assert docs[0].id == "http://100kinvesting.com/2016/11/28/first-teleconference-calls-invoice-factoring/"
+    assert (
+        docs[0].id
+        == "http://100kinvesting.com/2016/11/28/first-teleconference-calls-invoice-factoring/"
+    )
     assert docs[0].timestamp == "2020-03-29T09:04:10Z"
     assert {d.sub_source for d in docs} == {"common-crawl"}
 
@@ -67,7 +70,9 @@ def test_pile_zst_lm_dataformat_records(fixtures):
 
 
 def test_malformed_json_line(tmp_path):
-    path = write_input(tmp_path / "a.jsonl", jsonl_bytes([{"text": "one"}, '{"text": "tw', {"text": "three"}]))
+    path = write_input(
+        tmp_path / "a.jsonl", jsonl_bytes([{"text": "one"}, '{"text": "tw', {"text": "three"}])
+    )
     docs, dead = _split(_read(path))
     assert [d.text for d in docs] == ["one", "three"]
     (bad,) = dead
@@ -150,7 +155,8 @@ def test_unsupported_suffix(tmp_path):
 
 def test_id_field_and_blank_lines(tmp_path):
     path = write_input(
-        tmp_path / "a.jsonl", jsonl_bytes([{"id": "doc-7", "text": "a"}, "", {"id": 8, "text": "b"}])
+        tmp_path / "a.jsonl",
+        jsonl_bytes([{"id": "doc-7", "text": "a"}, "", {"id": 8, "text": "b"}]),
     )
     docs, dead = _split(_read(path))
     assert dead == [] and [d.id for d in docs] == ["doc-7", "8"]
