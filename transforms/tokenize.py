@@ -3,7 +3,7 @@
 Each document is encoded with the pipeline's tokenizer (a side input), followed by the
 end-of-text token. Documents go to shard `hash(id) % n` (n from the total token count and
 the target shard size, a multiple of the data-parallel world size), are ordered by
-(hash, id) inside a shard, then packed into rows of exactly seq_len tokens.
+(hash of id, id, hash of text) inside a shard, then packed into rows of exactly seq_len tokens.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from schemas.arrow import table_to_parquet_bytes, token_rows_to_table
 from schemas.document import stable_hash64
 from tokenizer.pack import PackConfig, pack
 from tokenizer.train import EOS_TOKEN, PAD_TOKEN
+from transforms.exact_dedup import text_key
 from transforms.write import GroupIntoShards, WriteFile, shard_count, shard_name
 
 TOKEN_BYTES = 4  # int32
@@ -39,7 +40,9 @@ class _TokenizerCache:
 
 
 class _Encode(beam.DoFn):
-    """Document -> ((hash(id), id), int32 token ids) using the side-input tokenizer."""
+    """Document -> ((hash(id), id, text hash), int32 token ids), with the side-input
+    tokenizer. The key orders documents inside a shard; the text hash breaks ties between
+    documents that share an id."""
 
     def setup(self):
         self.cache = _TokenizerCache()
@@ -48,7 +51,8 @@ class _Encode(beam.DoFn):
     def process(self, doc, tokenizer_json):
         ids = self.cache.get(tokenizer_json).encode(doc.text, add_special_tokens=False).ids
         self.tokens.inc(len(ids))
-        yield (stable_hash64(doc.id), doc.id), np.asarray(ids, dtype=np.int32)
+        key = (stable_hash64(doc.id), doc.id, text_key(doc.text))
+        yield key, np.asarray(ids, dtype=np.int32)
 
 
 class _PackShard(beam.DoFn):

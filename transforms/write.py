@@ -100,10 +100,11 @@ class GroupIntoShards(beam.PTransform):
 class WriteSharded(beam.PTransform):
     """Items -> files `subdir/prefix-i-of-n.ext`, n from the total weight; -> file metadata.
 
-    `key(item)` is a tuple that identifies an item uniquely. Items go to shard
-    `stable_hash64(repr(key(item))) % n` and are sorted by `key` inside it, so the bytes of
-    every file depend only on the items, never on arrival order. `weight(item)` must be
-    positive; `serialize(items) -> (bytes, metadata)`. With no items, nothing is written.
+    `key(item)` is a tuple of strings that identifies an item uniquely; its first element
+    picks the shard (`stable_hash64(key[0]) % n`) and the whole tuple orders items inside
+    it, so the bytes of every file depend only on the items, never on arrival order.
+    `weight(item)` must be positive; `serialize(items) -> (bytes, metadata)`. With no items,
+    nothing is written.
     """
 
     def __init__(self, output_dir, subdir, prefix, extension, key, weight, serialize, target):
@@ -123,7 +124,7 @@ class WriteSharded(beam.PTransform):
         return (
             items
             | "AssignShard"
-            >> beam.Map(lambda x, t: (stable_hash64(repr(key(x))) % count_of(t), x), total)
+            >> beam.Map(lambda x, t: (stable_hash64(key(x)[0]) % count_of(t), x), total)
             | "Group" >> GroupIntoShards(count_of, total)
             | "Serialize" >> beam.Map(self._serialize_group, total)
             | "Write" >> beam.ParDo(WriteFile(self.output_dir))
