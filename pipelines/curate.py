@@ -29,7 +29,7 @@ from tokenizer.train import EOS_TOKEN, PAD_TOKEN, TrainTokenizer
 from transforms import exact_dedup, normalize
 from transforms.accounting import CountOutcomes
 from transforms.common import split_by_type
-from transforms.readers import ReadInputs
+from transforms.readers import READ_STAGE, ReadInputs
 from transforms.tokenize import TokenizeAndWrite
 from transforms.write import TEMPORARY_DIR, WriteFile, WriteSharded, write_atomically
 
@@ -49,10 +49,12 @@ def build(pipeline: beam.Pipeline, config: CurateConfig) -> None:
     """Wire the whole curation graph onto `pipeline`."""
     out = config.output
     records = pipeline | "Read" >> ReadInputs(config.inputs)
-    docs, dead = split_by_type(records, "Read/Split", Document, DeadLetter)
+    docs, dead, dropped_on_read = split_by_type(
+        records, "Read/Split", Document, DeadLetter, Rejected
+    )
 
     stages = document_stages(config)
-    dropped = []
+    dropped = [dropped_on_read]
     for label, _, stage in stages:
         docs, rejected = split_by_type(docs | label >> stage, f"{label}/Split", Document, Rejected)
         dropped.append(rejected)
@@ -77,7 +79,7 @@ def build(pipeline: beam.Pipeline, config: CurateConfig) -> None:
     written["dead_letter"] = dead | "DeadLetters" >> _write_dead_letters(out)
 
     counts = (docs, rejected, dead) | "Accounting" >> CountOutcomes()
-    stage_names = [name for _, name, _ in stages]
+    stage_names = [READ_STAGE] + [name for _, name, _ in stages]
     side = {k: beam.pvalue.AsList(v) for k, v in written.items()}
     _ = (
         pipeline

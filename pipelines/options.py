@@ -9,6 +9,7 @@ the command line win. `CurateConfig` is the plain, picklable view the graph is b
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -79,6 +80,13 @@ class CurateOptions(PipelineOptions):
             help="Last partial row of each token shard: drop it (counted) or pad it.",
         )
         parser.add_argument(
+            "--stages",
+            type=json.loads,
+            default={},
+            help="Per-stage settings as JSON, e.g. '{\"read\": {...}}'; in a --config file, "
+            "a `stages:` mapping of stage name to settings.",
+        )
+        parser.add_argument(
             "--write_rejected",
             type=parse_bool,
             nargs="?",
@@ -99,6 +107,8 @@ class CurateConfig:
     dp_world_size: int = 1
     target_shard_bytes: int = 256 << 20
     write_rejected: bool = True
+    # Stage name -> that stage's settings (thresholds etc.), as given under `stages:`.
+    stages: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if self.dp_world_size < 1:
@@ -116,6 +126,7 @@ class CurateConfig:
             "tokenizer_sample_bytes": self.tokenizer.sample_bytes,
             "target_shard_bytes": self.target_shard_bytes,
             "write_rejected": self.write_rejected,
+            "stages": self.stages,
         }
 
 
@@ -134,8 +145,9 @@ def absolute_if_local(path: str) -> str:
 
 
 def config_file_flags(path: str) -> list[str]:
-    """YAML mapping -> flags. Lists repeat the flag; true -> bare flag; false is left out
-    (Beam's switches are off by default) except for our own booleans."""
+    """YAML mapping -> flags. Lists repeat the flag; mappings (`stages:`) become JSON;
+    true -> bare flag; false is left out (Beam's switches are off by default) except for
+    our own booleans."""
     with open(path, encoding="utf-8") as f:
         values = yaml.safe_load(f) or {}
     if not isinstance(values, dict):
@@ -143,6 +155,9 @@ def config_file_flags(path: str) -> list[str]:
     flags = []
     for key, value in values.items():
         if value is None:
+            continue
+        if isinstance(value, dict):
+            flags.append(f"--{key}={json.dumps(value)}")
             continue
         for item in value if isinstance(value, list) else [value]:
             if item is True:
@@ -180,4 +195,5 @@ def curate_config(options: PipelineOptions, inputs: list[str]) -> CurateConfig:
         dp_world_size=opts.dp_world_size,
         target_shard_bytes=opts.target_shard_bytes,
         write_rejected=opts.write_rejected,
+        stages=opts.stages or {},
     )

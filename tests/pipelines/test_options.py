@@ -89,6 +89,16 @@ def test_inputs_from_the_command_line_replace_the_configs(tmp_path):
     assert options.view_as(CurateOptions).input == ["x=/c/*.jsonl"]
 
 
+def test_stage_settings_from_a_config_file_and_the_command_line(tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text("stages:\n  quality:\n    min_words: 20\n    max_words: null\n")
+    options = load_options(["--config", str(config)])
+    stages = curate_config(options, ["x.jsonl"]).stages
+    assert stages == {"quality": {"min_words": 20, "max_words": None}}
+    options = load_options(["--config", str(config), '--stages={"read": {"a": 1}}'])
+    assert curate_config(options, ["x.jsonl"]).stages == {"read": {"a": 1}}
+
+
 def test_input_specs():
     assert parse_input("web=gs://bucket/c4/*.json.gz") == ("web", "gs://bucket/c4/*.json.gz")
     assert parse_input("s3://bucket/k=v/*.jsonl") == ("default", "s3://bucket/k=v/*.jsonl")

@@ -14,11 +14,15 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
-from schemas.document import DeadLetter, Document
+from schemas.document import DeadLetter, Document, Rejected
 from transforms.readers import jsonl
 from transforms.readers.files import InputFile, relative_to_root
 
-RecordReader = Callable[[InputFile, BinaryIO], Iterator[Document | DeadLetter]]
+# Readers may also emit Rejected(doc, READ_STAGE, reason) for records that are readable
+# but not wanted (e.g. a non-HTML response); they are counted like any other drop.
+READ_STAGE = "read"
+
+RecordReader = Callable[[InputFile, BinaryIO], Iterator[Document | DeadLetter | Rejected]]
 
 # (file name suffixes, reader). The first entry whose suffix matches wins.
 READERS: list[tuple[tuple[str, ...], RecordReader]] = [
