@@ -21,6 +21,7 @@ DOCUMENT_SCHEMA = pa.schema(
         pa.field("text", pa.string(), nullable=False),
         pa.field("scores", pa.map_(pa.string(), pa.float64())),
         pa.field("source_file", pa.string(), nullable=False),
+        pa.field("content_type", pa.string()),
     ]
 )
 
@@ -52,6 +53,7 @@ def _document_columns(docs: list[Document]) -> dict[str, list]:
         "text": [d.text for d in docs],
         "scores": [sorted(d.scores.items()) for d in docs],
         "source_file": [d.source_file for d in docs],
+        "content_type": [d.content_type for d in docs],
     }
 
 
@@ -81,6 +83,7 @@ def table_to_documents(table: pa.Table) -> list[Document]:
             sub_source=row["sub_source"],
             lang=row["lang"],
             scores=dict(row["scores"] or []),
+            content_type=row.get("content_type"),
         )
         for row in table.to_pylist()
     ]

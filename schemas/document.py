@@ -12,7 +12,8 @@ class Document:
 
     `source` is the `--input` tag, `sub_source` a finer origin inside it (the Pile's
     `meta.pile_set_name`), `source_file` the file it was read from (used for per-input
-    accounting), `scores` the signals of the filters that looked at it.
+    accounting), `scores` the signals of the filters that looked at it, `content_type` the
+    MIME type the text was taken from (a WARC page's HTTP content type), when known.
     """
 
     id: str
@@ -24,6 +25,7 @@ class Document:
     sub_source: str | None = None
     lang: str | None = None
     scores: dict[str, float] = field(default_factory=dict)
+    content_type: str | None = None
 
 
 @dataclass(slots=True)

@@ -26,6 +26,15 @@ DOCS = [
         scores={"q": 0.5},
     ),
     Document("b", "more", "pile", "/in/b.jsonl.zst", sub_source="FreeLaw", timestamp="2020"),
+    Document(
+        "<urn:uuid:2aabeff2-67f5-4608-8466-e87c6296e2b6>",
+        "Escopete",
+        "cc",
+        "/in/c.warc.gz",
+        url="https://an.wikipedia.org/wiki/Escopete",
+        timestamp="2024-05-18T01:58:10Z",
+        content_type="text/html",
+    ),
 ]
 
 
@@ -37,6 +46,13 @@ def test_documents_round_trip():
     table = _round_trip(documents_to_table(DOCS))
     assert table.schema.equals(DOCUMENT_SCHEMA)
     assert table_to_documents(table) == DOCS
+    assert table.column("content_type").to_pylist() == [None, None, "text/html"]
+
+
+def test_table_without_content_type_column_reads_as_none():
+    """Parquet written before the column existed still reads back."""
+    table = documents_to_table(DOCS).drop_columns(["content_type"])
+    assert [d.content_type for d in table_to_documents(table)] == [None, None, None]
 
 
 def test_rejected_round_trip():
