@@ -20,16 +20,18 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import StandardOptions
 
 from pipelines import dask_compat
+from pipelines.local_runner import runner_for
 from pipelines.options import CurateConfig, CurateOptions, curate_config, load_options
 from pipelines.sample_corpus import write_sample_corpus
 from schemas import arrow
 from schemas.document import DeadLetter, Document, Rejected
 from schemas.manifest import MANIFEST_VERSION, outcome_summary, shard_listing, to_json
 from tokenizer.train import EOS_TOKEN, PAD_TOKEN, TrainTokenizer
-from transforms import exact_dedup, normalize
+from transforms import exact_dedup, normalize, quality
 from transforms.accounting import CountOutcomes
 from transforms.common import split_by_type
-from transforms.readers import READ_STAGE, ReadInputs
+from transforms.quality import LanguageConfig, LanguageFilter, QualityConfig, QualityFilter
+from transforms.readers import READ_STAGE, ReaderConfig, ReadInputs
 from transforms.tokenize import TokenizeAndWrite
 from transforms.write import TEMPORARY_DIR, WriteFile, WriteSharded, write_atomically
 
@@ -39,8 +41,12 @@ SAMPLE_CORPUS_DIR = "./out/sample-corpus"
 
 def document_stages(config: CurateConfig) -> list[tuple[str, str, beam.PTransform]]:
     """(step label, stage name in the manifest, transform), cheapest first."""
+    lang = LanguageConfig.from_dict(config.stages.get(quality.LANG_STAGE))
+    rules = QualityConfig.from_dict(config.stages.get(quality.QUALITY_STAGE))
     return [
         ("Normalize", normalize.STAGE, normalize.Normalize()),
+        ("LanguageId", quality.LANG_STAGE, LanguageFilter(lang)),
+        ("Quality", quality.QUALITY_STAGE, QualityFilter(rules)),
         ("ExactDedup", exact_dedup.STAGE, exact_dedup.ExactDedup()),
     ]
 
@@ -48,12 +54,20 @@ def document_stages(config: CurateConfig) -> list[tuple[str, str, beam.PTransfor
 def build(pipeline: beam.Pipeline, config: CurateConfig) -> None:
     """Wire the whole curation graph onto `pipeline`."""
     out = config.output
-    records = pipeline | "Read" >> ReadInputs(config.inputs)
+    stages = document_stages(config)
+    stage_names = [READ_STAGE] + [name for _, name, _ in stages]
+    unknown = sorted(set(config.stages) - set(stage_names))
+    if unknown:
+        raise ValueError(
+            f"unknown stage(s) under stages: {', '.join(unknown)} "
+            f"(stages: {', '.join(stage_names)})"
+        )
+    reader_config = ReaderConfig.from_dict(config.stages.get(READ_STAGE))
+    records = pipeline | "Read" >> ReadInputs(config.inputs, reader_config)
     docs, dead, dropped_on_read = split_by_type(
         records, "Read/Split", Document, DeadLetter, Rejected
     )
 
-    stages = document_stages(config)
     dropped = [dropped_on_read]
     for label, _, stage in stages:
         docs, rejected = split_by_type(docs | label >> stage, f"{label}/Split", Document, Rejected)
@@ -79,7 +93,6 @@ def build(pipeline: beam.Pipeline, config: CurateConfig) -> None:
     written["dead_letter"] = dead | "DeadLetters" >> _write_dead_letters(out)
 
     counts = (docs, rejected, dead) | "Accounting" >> CountOutcomes()
-    stage_names = [READ_STAGE] + [name for _, name, _ in stages]
     side = {k: beam.pvalue.AsList(v) for k, v in written.items()}
     _ = (
         pipeline
@@ -203,7 +216,7 @@ def run(argv: list[str] | None = None) -> dict:
     clear_output(config.output)
     if dask_compat.uses_dask_runner(options.view_as(StandardOptions).runner):
         dask_compat.patch()
-    with beam.Pipeline(options=options) as pipeline:
+    with beam.Pipeline(runner=runner_for(options), options=options) as pipeline:
         build(pipeline, config)
     dask_compat.close_client(pipeline.result)
     temporary = FileSystems.join(config.output, TEMPORARY_DIR)

@@ -87,6 +87,13 @@ class CurateOptions(PipelineOptions):
             "a `stages:` mapping of stage name to settings.",
         )
         parser.add_argument(
+            "--commoncrawl_base_url",
+            default=None,
+            help="Where the relative paths of a Common Crawl listing (an --input naming "
+            "warc.paths.gz or wet.paths.gz) live; default https://data.commoncrawl.org/. "
+            "Same as stages.read.commoncrawl_base_url.",
+        )
+        parser.add_argument(
             "--write_rejected",
             type=parse_bool,
             nargs="?",
@@ -195,5 +202,12 @@ def curate_config(options: PipelineOptions, inputs: list[str]) -> CurateConfig:
         dp_world_size=opts.dp_world_size,
         target_shard_bytes=opts.target_shard_bytes,
         write_rejected=opts.write_rejected,
-        stages=opts.stages or {},
+        stages=_with_base_url(opts.stages or {}, opts.commoncrawl_base_url),
     )
+
+
+def _with_base_url(stages: dict, base_url: str | None) -> dict:
+    """`stages` with --commoncrawl_base_url folded into the read stage's settings."""
+    if base_url is None:
+        return stages
+    return {**stages, "read": {**stages.get("read", {}), "commoncrawl_base_url": base_url}}

@@ -196,3 +196,12 @@ def test_no_arguments_runs_the_demo(tmp_path):
     assert (out / "tokenizer" / "tokenizer.json").is_file()
     assert list((out / "tokens").glob("tokens-*.parquet"))
     assert not (out / "_temporary").exists()
+
+
+def test_unknown_stage_settings_fail_before_the_run(tmp_path):
+    argv = ["--input", "x=/none/*.jsonl", "--output", str(tmp_path), '--stages={"dedupe": {}}']
+    with pytest.raises(ValueError, match="unknown stage.*dedupe"):
+        run(argv)
+    argv[-1] = '--stages={"read": {"extractor": "lynx"}}'
+    with pytest.raises(ValueError, match="extractor"):
+        run(argv)

@@ -124,3 +124,10 @@ def test_dockerfile_uses_the_beam_sdk_image_of_the_pinned_version():
     for package in ("pipelines", "transforms", "tokenizer", "schemas"):
         assert f"COPY {package} ./{package}" in dockerfile
     assert 'ENTRYPOINT ["/opt/apache/beam/boot"]' in dockerfile
+
+
+def test_commoncrawl_base_url_goes_to_the_read_stage():
+    argv = ['--stages={"read": {"extractor": "trafilatura"}}', "--commoncrawl_base_url=/mirror/"]
+    stages = curate_config(load_options(argv), ["cc=/l/warc.paths.gz"]).stages
+    assert stages == {"read": {"extractor": "trafilatura", "commoncrawl_base_url": "/mirror/"}}
+    assert curate_config(load_options([]), ["x.jsonl"]).stages == {}
