@@ -13,6 +13,22 @@ import zstandard
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _no_prism():
+    """TestPipeline's DirectRunner would first try Prism, whose binary it downloads at run
+    time; refusing it at once makes Beam fall back to its in-process runner, as the
+    pipelines themselves do (pipelines/local_runner.py)."""
+    from apache_beam.runners.portability import prism_runner
+
+    def refuse(self, pipeline, options):
+        raise RuntimeError("Prism is not used in tests: it downloads a binary at run time")
+
+    original = prism_runner.PrismRunner.run_pipeline
+    prism_runner.PrismRunner.run_pipeline = refuse
+    yield
+    prism_runner.PrismRunner.run_pipeline = original
+
+
 @pytest.fixture
 def fixtures() -> Path:
     """The shared real-data fixtures; skips the test when they are not next to the project."""
