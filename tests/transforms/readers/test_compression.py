@@ -4,7 +4,13 @@ import io
 import pytest
 import zstandard
 
-from transforms.readers.compression import CorruptInput, iter_file_chunks, read_chunks
+from transforms.readers.compression import (
+    CorruptInput,
+    Damage,
+    inflate_gzip_members,
+    iter_file_chunks,
+    read_chunks,
+)
 
 DATA = b"".join(b'{"text": "line %d"}\n' % i for i in range(5000))
 
@@ -63,3 +69,73 @@ def test_flipped_byte_is_reported_not_silently_decoded():
 
 def test_plain_files_pass_through():
     assert _decode(DATA, None) == DATA
+
+
+# --- gzip members that survive damage (the WARC reader's decoder) ------------------------
+
+MEMBERS = [b"WARC/1.0 record %d " % i + bytes(range(256)) * (i + 1) for i in range(6)]
+
+
+def _members(data: bytes, chunk: int = 1000, **kwargs):
+    """(decompressed bytes, [Damage, ...]) of inflate_gzip_members over `data`."""
+    out, damage = bytearray(), []
+    for item in inflate_gzip_members(_chunks(data, chunk), b"WARC/", **kwargs):
+        if isinstance(item, Damage):
+            damage.append(item)
+        else:
+            out += item
+    return bytes(out), damage
+
+
+def _gz(parts):
+    return [gzip.compress(p, mtime=0) for p in parts]
+
+
+@pytest.mark.parametrize("chunk", [1, 13, 1000, 1 << 20])
+def test_members_decode_whatever_the_chunking(chunk):
+    out, damage = _members(b"".join(_gz(MEMBERS)), chunk)
+    assert (out, damage) == (b"".join(MEMBERS), [])
+
+
+def test_output_chunks_are_bounded():
+    data = b"WARC/" + b"x" * (5 << 20)
+    chunks = list(inflate_gzip_members(_chunks(gzip.compress(data), 1 << 20), chunk_bytes=4096))
+    assert b"".join(chunks) == data and max(map(len, chunks)) == 4096
+
+
+def test_corrupt_member_is_skipped_and_reading_resumes():
+    members = _gz(MEMBERS)
+    broken = bytearray(members[2])
+    broken[len(broken) // 2] ^= 0x55
+    members[2] = bytes(broken)
+    out, (damage,) = _members(b"".join(members))
+    assert out == b"".join(MEMBERS[:2] + MEMBERS[3:])
+    assert damage.resumed and "corrupt" in str(damage.error)
+    assert damage.error.offset == len(MEMBERS[0]) + len(MEMBERS[1])
+
+
+@pytest.mark.parametrize("garbage", [b"x", b"\x1f\x8b\x08 not a member", b"\x00" * 5000])
+def test_garbage_between_members_is_reported_and_skipped(garbage):
+    members = _gz(MEMBERS)
+    out, (damage,) = _members(b"".join(members[:3]) + garbage + b"".join(members[3:]))
+    assert out == b"".join(MEMBERS)
+    assert damage.resumed and damage.skipped_raw_bytes == len(garbage)
+    assert damage.error.offset == sum(map(len, MEMBERS[:3]))
+
+
+def test_members_not_starting_with_the_prefix_are_not_resumed_at():
+    # After damage, a member whose data is not a WARC record is not taken for a fresh start.
+    members = _gz([MEMBERS[0], b"HTTP/1.1 200 OK, the middle of a record", MEMBERS[1]])
+    damaged = members[0] + b"junk" + members[1] + members[2]
+    out, (damage,) = _members(damaged)
+    assert out == MEMBERS[0] + MEMBERS[1]
+    assert damage.skipped_raw_bytes == 4 + len(members[1])
+
+
+def test_truncated_and_unrecoverable_streams_end_with_a_final_damage():
+    data = b"".join(_gz(MEMBERS))
+    out, (damage,) = _members(data[:-5])
+    assert not damage.resumed and "truncated" in str(damage.error)
+    assert b"".join(MEMBERS).startswith(out) and len(out) > sum(map(len, MEMBERS[:5]))
+    out, (damage,) = _members(b"no gzip here at all")
+    assert (out, damage.resumed, damage.error.offset) == (b"", False, 0)
