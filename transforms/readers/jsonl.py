@@ -3,7 +3,9 @@
 Understands the fields of C4 (`text`, `url`, `timestamp` or `date`), CCNet as Dolma
 stores it (`id`, `source`, `metadata.url`, `metadata.date_download`, `metadata.language`)
 and the Pile (`text` as a string or lm_dataformat's list of paragraphs,
-`meta.pile_set_name`). Every line becomes a Document or a DeadLetter; a damaged stream
+`meta.pile_set_name`). A line without `text` in The Stack's code layout (`content` plus a
+repository path or language, see `code.py`) is read as source code and may be Rejected by
+the code checks. Every other line becomes a Document or a DeadLetter; a damaged stream
 dead-letters the rest of the file from the line where the damage starts, after the lines
 before it were read.
 """
@@ -14,13 +16,15 @@ import json
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from schemas.document import DeadLetter, Document
+from schemas.document import DeadLetter, Document, Rejected
+from transforms.readers.code import code_document, is_code_record
 from transforms.readers.compression import (
     CorruptInput,
     compression_of,
     iter_file_chunks,
     read_chunks,
 )
+from transforms.readers.config import DEFAULT_CONFIG, ReaderConfig
 from transforms.readers.files import InputFile
 
 SUFFIXES = tuple(
@@ -32,8 +36,10 @@ MAX_LINE_BYTES = 256 << 20
 SNIPPET_CHARS = 200
 
 
-def read_jsonl(file: InputFile, handle: BinaryIO) -> Iterator[Document | DeadLetter]:
-    """Documents and dead letters of one JSON lines file, read from its raw binary handle."""
+def read_jsonl(
+    file: InputFile, handle: BinaryIO, *, config: ReaderConfig = DEFAULT_CONFIG
+) -> Iterator[Document | Rejected | DeadLetter]:
+    """Documents (and dead letters, rejected code) of one JSON lines file, from its raw handle."""
     line_no = 0
     offset = 0  # decompressed offset of the first byte of `pending`
     pending = b""
@@ -46,20 +52,21 @@ def read_jsonl(file: InputFile, handle: BinaryIO) -> Iterator[Document | DeadLet
                 raise CorruptInput(f"line longer than {MAX_LINE_BYTES} bytes", offset)
             for line in lines:
                 line_no += 1
-                if record := parse_line(line, file, line_no, offset):
+                if record := parse_line(line, file, line_no, offset, config):
                     yield record
                 offset += len(line) + 1
     except CorruptInput as err:
         yield DeadLetter(file.source, file.path, str(err), line_no + 1, offset, _snippet(pending))
         return
-    if pending and (record := parse_line(pending, file, line_no + 1, offset)):
+    if pending and (record := parse_line(pending, file, line_no + 1, offset, config)):
         yield record
 
 
 def parse_line(
-    line: bytes, file: InputFile, line_no: int, offset: int
-) -> Document | DeadLetter | None:
-    """One JSON line -> Document, DeadLetter saying what is wrong with it, or None if blank."""
+    line: bytes, file: InputFile, line_no: int, offset: int, config: ReaderConfig = DEFAULT_CONFIG
+) -> Document | Rejected | DeadLetter | None:
+    """One JSON line -> Document (or Rejected code), DeadLetter saying what is wrong with it,
+    or None if blank."""
 
     def dead(error: str) -> DeadLetter:
         return DeadLetter(file.source, file.path, error, line_no, offset, _snippet(line))
@@ -77,6 +84,8 @@ def parse_line(
     if not isinstance(record, dict):
         return dead(f"a JSON {type(record).__name__}, not an object")
     text = record.get("text")
+    if text is None and is_code_record(record):
+        return code_document(record, file, line_no, config)
     if text is None:
         return dead(f"no 'text' field (fields: {', '.join(sorted(record)[:10])})")
     if isinstance(text, list) and all(isinstance(part, str) for part in text):

@@ -66,6 +66,78 @@ def test_pile_zst_lm_dataformat_records(fixtures):
     assert "\u200b" in docs[0].text and "\U0001f60d" in docs[0].text
 
 
+@pytest.mark.parametrize(
+    "name, first_url, first_timestamp",
+    [
+        (
+            "c4-sample.01.json.gz",
+            "https://www.kentlive.news/news/sevenoaks-mum-who-died-after-2582402",
+            "2019-04-21T18:54:04Z",
+        ),
+        (
+            "c4-sample.02.json.gz",
+            "http://www.hollistonreporter.com/article/14259/"
+            "bocce-ball-is-alive-and-well-in-holliston.html",
+            "2019-04-25T10:18:53Z",
+        ),
+        (
+            "c4-sample.03.json.gz",
+            "http://www.thelocalalameda.com/about.html",
+            "2019-04-24T01:51:01Z",
+        ),
+        (
+            "ccnet-cc_en_head-0091.jsonl.gz",
+            "http://100kinvesting.com/2016/11/28/first-teleconference-calls-invoice-factoring/",
+            "2020-03-29T09:04:10Z",
+        ),
+        (
+            "ccnet-cc_en_head-0174.jsonl.gz",
+            "http://archives2.getty.edu:8082/xtf/view?docId=ead/2002.M.13/2002.M.13.xml",
+            "2020-06-05T04:25:29Z",
+        ),
+        ("c4-guardian.jsonl.gz", None, None),  # OLMo's C4 domain split keeps ids, not urls
+    ],
+)
+def test_every_web_jsonl_fixture(fixtures, name, first_url, first_timestamp):
+    docs, dead = _split(_read(str(fixtures / "web-jsonl" / name), "web"))
+    assert (len(docs), dead) == (10, [])
+    assert (docs[0].url, docs[0].timestamp) == (first_url, first_timestamp)
+    assert all(d.text.strip() for d in docs)
+    if name.startswith("ccnet"):  # CCNet as Dolma stores it: the url is the id
+        assert all(d.id == d.url and d.lang == "en" for d in docs)
+    elif name.startswith("c4-sample"):  # no id field: file + line
+        assert [d.id for d in docs[:2]] == [f"web:{name}:1", f"web:{name}:2"]
+    else:
+        assert docs[0].id == "5ec2ceb6-982c-48bc-87c4-b111592a1402"
+        assert {d.sub_source for d in docs} == {"c4_100_domains"}
+
+
+@pytest.mark.parametrize("name", ["blns-1.jsonl.zst", "blns-2.jsonl.zst"])
+def test_both_pile_fixtures(fixtures, name):
+    docs, dead = _split(_read(str(fixtures / "pile" / name), "pile"))
+    assert (len(docs), dead) == (4, [])
+    assert [d.id for d in docs] == [f"pile:{name}:{i}" for i in range(1, 5)]
+    assert "hasOwnProperty" in docs[0].text and "<script>alert(123)</script>" in docs[0].text
+    # lm_dataformat's test shard has `meta` without a pile_set_name: no sub-source.
+    assert {d.sub_source for d in docs} == {None}
+
+
+def test_pile_set_name_becomes_the_sub_source(tmp_path):
+    path = write_input(
+        tmp_path / "00.jsonl.zst",
+        jsonl_bytes(
+            [
+                {"text": "def f(): pass", "meta": {"pile_set_name": "Github"}},
+                {"text": ["para 1", "para 2"], "meta": {"pile_set_name": "ArXiv"}},
+                {"text": "no meta"},
+            ]
+        ),
+    )
+    docs, dead = _split(_read(path, "pile"))
+    assert dead == [] and [d.sub_source for d in docs] == ["Github", "ArXiv", None]
+    assert docs[1].text == "para 1\n\npara 2"
+
+
 # --- bad input: each case is dead-lettered with file and position, the rest is read ----
 
 
