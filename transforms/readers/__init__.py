@@ -1,13 +1,19 @@
 """Read every input into Documents; what cannot be read becomes a DeadLetter.
 
-Files are matched, spread across workers (Reshuffle), then streamed record by record by
-the reader registered for their suffix. Adding a format is one entry in READERS.
+Patterns are matched (a Common Crawl `*.paths.gz` listing expands to the files it names),
+the files are spread across workers (Reshuffle), then each is streamed record by record by
+the reader registered for its suffix. Adding a format is one entry in READERS. Patterns,
+listings and the files they name may be http(s):// URLs (`http.py`).
+
+Formats: JSON lines (C4, CCNet/Dolma, the Pile, The Stack-style code), WARC (HTML pages
+-> main text), WET (Common Crawl's text), Parquet (text datasets and The Stack).
+Readable but unwanted records leave as `Rejected(doc, READ_STAGE, reason)` (reasons in
+`reasons.py`); all settings are one `ReaderConfig`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import BinaryIO
 
 import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
@@ -15,18 +21,32 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from schemas.document import DeadLetter, Document, Rejected
-from transforms.readers import jsonl
+from transforms.readers import http as _http  # noqa: F401 - registers http(s):// filesystems
+from transforms.readers import jsonl, listings, parquet, warc
+from transforms.readers.config import DEFAULT_CONFIG, ReaderConfig
 from transforms.readers.files import InputFile, relative_to_root
+from transforms.readers.reasons import READ_STAGE
 
-# Readers may also emit Rejected(doc, READ_STAGE, reason) for records that are readable
-# but not wanted (e.g. a non-HTML response); they are counted like any other drop.
-READ_STAGE = "read"
+__all__ = [
+    "READERS",
+    "READ_STAGE",
+    "ReadInputs",
+    "ReaderConfig",
+    "read_file",
+    "reader_for",
+]
 
-RecordReader = Callable[[InputFile, BinaryIO], Iterator[Document | DeadLetter | Rejected]]
+# reader(file, handle, *, config=DEFAULT_CONFIG) -> records. `handle` is the raw (still
+# compressed) binary file; readers decompress and stream it themselves.
+RecordReader = Callable[..., Iterator[Document | DeadLetter | Rejected]]
 
-# (file name suffixes, reader). The first entry whose suffix matches wins.
+# (file name suffixes, reader). The first entry whose suffix matches wins, so the WET
+# entry comes before WARC (`x.warc.wet.gz`).
 READERS: list[tuple[tuple[str, ...], RecordReader]] = [
     (jsonl.SUFFIXES, jsonl.read_jsonl),
+    (warc.WET_SUFFIXES, warc.read_wet),
+    (warc.WARC_SUFFIXES, warc.read_warc),
+    (parquet.SUFFIXES, parquet.read_parquet),
 ]
 
 
@@ -39,7 +59,9 @@ def reader_for(path: str) -> RecordReader | None:
     return None
 
 
-def read_file(file: InputFile) -> Iterator[Document | DeadLetter]:
+def read_file(
+    file: InputFile, config: ReaderConfig = DEFAULT_CONFIG
+) -> Iterator[Document | Rejected | DeadLetter]:
     """All records of one file. Never raises: anything unexpected becomes a DeadLetter."""
     reader = reader_for(file.path)
     if reader is None:
@@ -51,7 +73,7 @@ def read_file(file: InputFile) -> Iterator[Document | DeadLetter]:
     records = 0
     try:
         with FileSystems.open(file.path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
-            for record in reader(file, handle):
+            for record in reader(file, handle, config=config):
                 records += 1
                 yield record
     except Exception as err:  # noqa: BLE001 - one bad file must not kill the job
@@ -64,7 +86,10 @@ def read_file(file: InputFile) -> Iterator[Document | DeadLetter]:
 
 
 class _MatchFiles(beam.DoFn):
-    """(source, pattern) -> InputFile per match, or a DeadLetter if nothing matches."""
+    """(source, pattern) -> InputFile per match (listings expanded), or DeadLetters."""
+
+    def __init__(self, config: ReaderConfig = DEFAULT_CONFIG):
+        self.config = config
 
     def process(self, source_and_pattern):
         source, pattern = source_and_pattern
@@ -76,40 +101,63 @@ class _MatchFiles(beam.DoFn):
         if not metadata:
             yield DeadLetter(source, pattern, "input pattern matched no files")
         for meta in sorted(metadata, key=lambda m: m.path):
-            yield InputFile(
-                source, meta.path, relative_to_root(meta.path, pattern), meta.size_in_bytes
-            )
+            if listings.is_listing(meta.path):
+                yield from listings.expand_listing(source, meta.path, self.config)
+            else:
+                yield InputFile(
+                    source, meta.path, relative_to_root(meta.path, pattern), meta.size_in_bytes
+                )
 
 
 class _ReadFiles(beam.DoFn):
-    def __init__(self):
+    def __init__(self, config: ReaderConfig = DEFAULT_CONFIG):
+        self.config = config
         self.records = Metrics.counter("Read", "records")
         self.dead = Metrics.counter("Read", "dead_letters")
         self.bytes = Metrics.counter("Read", "bytes")
+        self.files = Metrics.counter("Read", "files")
+        self._dropped = {}
 
     def process(self, item):
         if isinstance(item, DeadLetter):
             self.dead.inc()
             yield item
             return
-        self.bytes.inc(item.size)
-        for record in read_file(item):
-            (self.dead if isinstance(record, DeadLetter) else self.records).inc()
+        self.files.inc()
+        if item.size > 0:
+            self.bytes.inc(item.size)
+        for record in read_file(item, self.config):
+            if isinstance(record, DeadLetter):
+                self.dead.inc()
+            else:
+                self.records.inc()
+                if isinstance(record, Rejected):
+                    self._drop_counter(record.reason).inc()
             yield record
+
+    def _drop_counter(self, reason: str):
+        if reason not in self._dropped:
+            self._dropped[reason] = Metrics.counter("Read", f"dropped_{reason}")
+        return self._dropped[reason]
 
 
 class ReadInputs(beam.PTransform):
-    """[(source name, file pattern)] -> a PCollection of Document and DeadLetter."""
+    """[(source name, file pattern)] -> a PCollection of Document, Rejected and DeadLetter.
 
-    def __init__(self, inputs: list[tuple[str, str]]):
+    A pattern may name a Common Crawl listing (`warc.paths.gz`, `wet.paths.gz`, local or
+    remote); it expands to the files it names under `config.commoncrawl_base_url`.
+    """
+
+    def __init__(self, inputs: list[tuple[str, str]], config: ReaderConfig = DEFAULT_CONFIG):
         super().__init__()
         self.inputs = list(inputs)
+        self.config = config
 
     def expand(self, pbegin):
         return (
             pbegin
             | "Patterns" >> beam.Create(self.inputs)
-            | "Match" >> beam.ParDo(_MatchFiles())
+            | "Match" >> beam.ParDo(_MatchFiles(self.config))
             | "SpreadFiles" >> beam.Reshuffle()
-            | "ReadRecords" >> beam.ParDo(_ReadFiles())
+            | "ReadRecords" >> beam.ParDo(_ReadFiles(self.config))
         )
