@@ -130,10 +130,15 @@ def test_real_fixtures(fixtures, tmp_path):
     assert records["balanced"] and records["dead_lettered"] == 0
     assert records["read"] == 30 + 10 + 10 + 10 + 4 + 4
     # blns-1 and blns-2 are byte-identical, and records 1 and 3 of each share their text:
-    # 8 Pile records hold 3 distinct texts.
+    # 8 Pile records hold 3 distinct texts. Language ID drops the two that are not English
+    # enough (a list of strings under "#" headings, "testing 123456789"), 6 records; the
+    # Pile is exempt from the quality rules, so 2 copies of one text reach exact dedup.
     stages = {s["stage"]: s for s in manifest["stages"]}
-    assert stages["exact_dedup"]["dropped"] == {"exact_dup": 5}
-    assert records["kept"] == 60 + 3
+    assert stages["lang"]["dropped"] == {"lang": 6}
+    # The quality rules take 11 of the 60 web documents (short or repetitive pages).
+    assert sum(stages["quality"]["dropped"].values()) == 11
+    assert stages["exact_dedup"]["dropped"] == {"exact_dup": 1}
+    assert records["kept"] == 49 + 1
     sub_sources = set(pq.read_table(tmp_path / "documents").column("sub_source").to_pylist())
     assert "common-crawl" in sub_sources
 
@@ -191,8 +196,15 @@ def test_no_arguments_runs_the_demo(tmp_path):
     out = tmp_path / "out" / "curate"
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["config"]["output"] == str(out)
-    assert [s["stage"] for s in manifest["stages"]] == ["read", "normalize", "exact_dedup"]
-    assert {e["source"] for e in manifest["inputs"]} == {"web", "books", "code"}
+    assert [s["stage"] for s in manifest["stages"]] == [
+        "read",
+        "normalize",
+        "lang",
+        "quality",
+        "exact_dedup",
+    ]
+    # Filtering leaves documents from every source.
+    assert {e["source"] for e in manifest["inputs"] if e["kept"]} == {"web", "books", "code"}
     assert (out / "tokenizer" / "tokenizer.json").is_file()
     assert list((out / "tokens").glob("tokens-*.parquet"))
     assert not (out / "_temporary").exists()
