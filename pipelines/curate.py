@@ -41,10 +41,14 @@ SAMPLE_CORPUS_DIR = "./out/sample-corpus"
 
 def document_stages(config: CurateConfig) -> list[tuple[str, str, beam.PTransform]]:
     """(step label, stage name in the manifest, transform), cheapest first."""
-    lang = LanguageConfig.from_dict(config.stages.get(quality.LANG_STAGE))
-    rules = QualityConfig.from_dict(config.stages.get(quality.QUALITY_STAGE))
+    for name in (quality.LANG_STAGE, quality.QUALITY_STAGE):
+        if "code_sources" in config.stages.get(name, {}):
+            raise ValueError(f"stages.{name}.code_sources: set --code_sources instead")
+    code = {"code_sources": config.code_sources}
+    lang = LanguageConfig.from_dict({**config.stages.get(quality.LANG_STAGE, {}), **code})
+    rules = QualityConfig.from_dict({**config.stages.get(quality.QUALITY_STAGE, {}), **code})
     return [
-        ("Normalize", normalize.STAGE, normalize.Normalize()),
+        ("Normalize", normalize.STAGE, normalize.Normalize(config.code_sources)),
         ("LanguageId", quality.LANG_STAGE, LanguageFilter(lang)),
         ("Quality", quality.QUALITY_STAGE, QualityFilter(rules)),
         ("ExactDedup", exact_dedup.STAGE, exact_dedup.ExactDedup()),

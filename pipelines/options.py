@@ -19,6 +19,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from tokenizer.pack import TAIL_DROP, TAIL_PAD, PackConfig
 from tokenizer.train import TokenizerConfig
+from transforms.quality.base import DEFAULT_CODE_SOURCES
 
 DEFAULT_OUTPUT = "./out/curate"
 DEFAULT_SOURCE = "default"
@@ -87,6 +88,14 @@ class CurateOptions(PipelineOptions):
             "a `stages:` mapping of stage name to settings.",
         )
         parser.add_argument(
+            "--code_sources",
+            type=lambda value: tuple(s.strip() for s in value.split(",") if s.strip()),
+            default=DEFAULT_CODE_SOURCES,
+            help="Comma-separated source names (the NAME of --input NAME=GLOB) that hold "
+            "source code: indentation is kept, language ID is skipped and the code quality "
+            f"rules apply. Default: {','.join(DEFAULT_CODE_SOURCES)}.",
+        )
+        parser.add_argument(
             "--commoncrawl_base_url",
             default=None,
             help="Where the relative paths of a Common Crawl listing (an --input naming "
@@ -114,6 +123,7 @@ class CurateConfig:
     dp_world_size: int = 1
     target_shard_bytes: int = 256 << 20
     write_rejected: bool = True
+    code_sources: tuple[str, ...] = DEFAULT_CODE_SOURCES
     # Stage name -> that stage's settings (thresholds etc.), as given under `stages:`.
     stages: dict = field(default_factory=dict)
 
@@ -133,6 +143,7 @@ class CurateConfig:
             "tokenizer_sample_bytes": self.tokenizer.sample_bytes,
             "target_shard_bytes": self.target_shard_bytes,
             "write_rejected": self.write_rejected,
+            "code_sources": list(self.code_sources),
             "stages": self.stages,
         }
 
@@ -202,6 +213,7 @@ def curate_config(options: PipelineOptions, inputs: list[str]) -> CurateConfig:
         dp_world_size=opts.dp_world_size,
         target_shard_bytes=opts.target_shard_bytes,
         write_rejected=opts.write_rejected,
+        code_sources=tuple(opts.code_sources),
         stages=_with_base_url(opts.stages or {}, opts.commoncrawl_base_url),
     )
 

@@ -1,6 +1,10 @@
 """Normalize text: Unicode NFC, control characters removed, whitespace made regular.
 
 Runs first so every later stage (hashing, rules, tokenization) sees one canonical form.
+Prose (`normalize_text`) also has its spacing made regular. Source code
+(`normalize_code`, documents of the code sources) keeps its indentation, tabs, space runs
+and blank lines, which carry meaning in code; only line endings, invisible characters and
+trailing spaces change.
 """
 
 from __future__ import annotations
@@ -39,6 +43,13 @@ _TRANSLATION = _build_translation()
 _NEEDS_TRANSLATION = re.compile(
     "[" + "".join(re.escape(chr(cp)) for cp in sorted(_TRANSLATION) if cp != ord("\n")) + "]"
 )
+_CODE_TRANSLATION = {**_TRANSLATION, ord("\t"): ord("\t"), 0x0C: ord("\f")}
+_CODE_NEEDS_TRANSLATION = re.compile(
+    "["
+    + "".join(re.escape(chr(cp)) for cp in sorted(_CODE_TRANSLATION) if cp not in (9, 10, 12))
+    + "]"
+)
+_TRAILING_SPACE = re.compile(r"[ \t]+\n")
 _SPACE_RUNS = re.compile(r" {2,}")
 _SPACES_AROUND_NEWLINE = re.compile(r" *\n *")
 _BLANK_LINE_RUNS = re.compile(r"\n{3,}")
@@ -62,11 +73,31 @@ def normalize_text(text: str) -> str:
     return text.strip()
 
 
+def normalize_code(text: str) -> str:
+    """Source code: NFC; controls (but tab and form feed), surrogates, BOMs and zero-width
+    spaces removed; Unicode spaces become a space; \\r\\n and other line separators become
+    \\n; spaces and tabs at line ends removed; blank lines at the start and end removed.
+    Indentation, runs of spaces and blank lines inside the file are kept.
+    """
+    if _CODE_NEEDS_TRANSLATION.search(text):
+        text = text.replace("\r\n", "\n").translate(_CODE_TRANSLATION)
+    if not text.isascii() and not unicodedata.is_normalized("NFC", text):
+        text = unicodedata.normalize("NFC", text)
+    if " \n" in text or "\t\n" in text:
+        text = _TRAILING_SPACE.sub("\n", text)
+    return text.rstrip().lstrip("\n")
+
+
 class _NormalizeFn(CountingDoFn):
     stage = STAGE
 
+    def __init__(self, code_sources: tuple[str, ...]):
+        super().__init__()
+        self.code_sources = frozenset(code_sources)
+
     def process(self, doc):
-        text = normalize_text(doc.text)
+        code = doc.source in self.code_sources
+        text = normalize_code(doc.text) if code else normalize_text(doc.text)
         if not text:
             yield self.reject(doc, DROP_EMPTY)
         else:
@@ -74,7 +105,14 @@ class _NormalizeFn(CountingDoFn):
 
 
 class Normalize(beam.PTransform):
-    """Documents -> normalized Documents, and Rejected(reason=empty) for empty ones."""
+    """Documents -> normalized Documents, and Rejected(reason=empty) for empty ones.
+
+    Documents whose source is in `code_sources` are normalized as code (`normalize_code`).
+    """
+
+    def __init__(self, code_sources: tuple[str, ...] = ()):
+        super().__init__()
+        self.code_sources = tuple(code_sources)
 
     def expand(self, docs):
-        return docs | "NormalizeText" >> beam.ParDo(_NormalizeFn())
+        return docs | "NormalizeText" >> beam.ParDo(_NormalizeFn(self.code_sources))

@@ -217,3 +217,16 @@ def test_unknown_stage_settings_fail_before_the_run(tmp_path):
     argv[-1] = '--stages={"read": {"extractor": "lynx"}}'
     with pytest.raises(ValueError, match="extractor"):
         run(argv)
+
+
+def test_code_sources_are_set_once_for_every_stage(tmp_path):
+    argv = ["--input", "x=/none/*.jsonl", "--output", str(tmp_path)]
+    with pytest.raises(ValueError, match="--code_sources"):
+        run([*argv, '--stages={"lang": {"code_sources": ["x"]}}'])
+
+
+def test_code_keeps_its_indentation(sample_run):
+    out, _ = sample_run
+    docs = pq.read_table(out / "documents").to_pylist()
+    code = [d["text"] for d in docs if d["source"] == "code"]
+    assert code and all("\n    " in text for text in code if "def " in text)

@@ -131,3 +131,9 @@ def test_commoncrawl_base_url_goes_to_the_read_stage():
     stages = curate_config(load_options(argv), ["cc=/l/warc.paths.gz"]).stages
     assert stages == {"read": {"extractor": "trafilatura", "commoncrawl_base_url": "/mirror/"}}
     assert curate_config(load_options([]), ["x.jsonl"]).stages == {}
+
+
+def test_code_sources_flag():
+    assert curate_config(load_options([]), ["x"]).code_sources == ("code", "github", "stack")
+    options = load_options(["--code_sources=repos, notebooks"])
+    assert curate_config(options, ["x"]).code_sources == ("repos", "notebooks")

