@@ -10,6 +10,7 @@ from __future__ import annotations
 import codecs
 import re
 import zlib
+from collections.abc import Iterator
 
 from transforms.readers.config import ReaderConfig
 
@@ -108,9 +109,11 @@ def _dechunk(payload: bytes, limit: int) -> bytes:
     return bytes(out)
 
 
-def charset_candidates(body: bytes, declared: str | None) -> list[str]:
-    """Python codec names to try, best first: BOM, UTF-8 if the body is valid UTF-8 with
-    non-ASCII characters, declared header, <meta>, UTF-8, detection (Resiliparse/uchardet).
+def charset_candidates(body: bytes, declared: str | None) -> Iterator[str]:
+    """Python codec names to try, best first, each once: BOM, UTF-8 if the body is valid
+    UTF-8 with non-ASCII characters, declared header, <meta>, UTF-8, detection
+    (Resiliparse's uchardet; lazy, because it costs as much as extraction and is rarely
+    needed).
 
     Names are mapped the way browsers do (WHATWG: ISO-8859-1 means windows-1252, GB2312
     means GBK). Valid UTF-8 beats a declaration because text in another charset is
@@ -119,22 +122,27 @@ def charset_candidates(body: bytes, declared: str | None) -> list[str]:
     """
     from resiliparse.parse.encoding import detect_encoding  # lazy: heavy native module
 
-    found: list[str] = []
-    for bom, name in _BOMS:
-        if body.startswith(bom):
-            found.append(name)
-    if not body.isascii() and _is_utf8(body):
-        _add(found, "utf-8")
-    if declared:
-        _add(found, _codec(declared))
-    match = _META_CHARSET.search(body, 0, META_PRESCAN_BYTES)
-    if match:
-        meta = _codec(match.group(1).decode("ascii", "replace"))
-        # WHATWG: a <meta> that claims UTF-16 in a byte-oriented prescan means UTF-8.
-        _add(found, "utf-8" if meta and meta.startswith("utf-16") else meta)
-    _add(found, "utf-8")
-    _add(found, _codec(detect_encoding(body) or ""))
-    return found
+    def ordered():
+        for bom, name in _BOMS:
+            if body.startswith(bom):
+                yield name
+        if not body.isascii() and _is_utf8(body):
+            yield "utf-8"
+        if declared:
+            yield _codec(declared)
+        match = _META_CHARSET.search(body, 0, META_PRESCAN_BYTES)
+        if match:
+            meta = _codec(match.group(1).decode("ascii", "replace"))
+            # WHATWG: a <meta> that claims UTF-16 in a byte-oriented prescan means UTF-8.
+            yield "utf-8" if meta and meta.startswith("utf-16") else meta
+        yield "utf-8"
+        yield _codec(detect_encoding(body) or "")
+
+    seen = set()
+    for name in ordered():
+        if name and name not in seen:
+            seen.add(name)
+            yield name
 
 
 def _is_utf8(body: bytes) -> bool:
@@ -143,11 +151,6 @@ def _is_utf8(body: bytes) -> bool:
     except UnicodeDecodeError:
         return False
     return True
-
-
-def _add(found: list[str], name: str | None) -> None:
-    if name and name not in found:
-        found.append(name)
 
 
 def _codec(label: str) -> str | None:
@@ -170,8 +173,9 @@ def decode_html(body: bytes, declared: str | None, max_replacement_ratio: float)
     counts as undecodable (DecodeFailed) when more than `max_replacement_ratio` of its
     characters were replaced.
     """
-    candidates = charset_candidates(body, declared)
-    for name in candidates:
+    candidates = []
+    for name in charset_candidates(body, declared):
+        candidates.append(name)
         try:
             return body.decode(name)
         except (UnicodeDecodeError, LookupError):

@@ -20,6 +20,12 @@ from transforms.readers.html import (
 pytest.importorskip("resiliparse", reason="charset detection and extraction need Resiliparse")
 
 LIMIT = 1 << 20
+
+
+def candidates(body: bytes, declared: str | None) -> list[str]:
+    return list(charset_candidates(body, declared))
+
+
 ARTICLE = (
     "<html><head><title>Shop</title></head><body>"
     "<nav><ul><li><a href='/'>Home</a></li><li><a href='/about'>About us</a></li></ul></nav>"
@@ -86,16 +92,16 @@ def test_decompression_bomb_and_corrupt_bodies_fail_to_decode():
 def test_candidate_order_bom_utf8_declared_meta_detected():
     cyrillic = "<p>Привет, мир! Пример текста на русском языке.</p>".encode("cp1251")
     meta = b'<meta charset="koi8-r">' + cyrillic
-    assert charset_candidates(meta, "windows-1251")[:2] == ["cp1251", "koi8-r"]
-    assert charset_candidates(meta, None)[0] == "koi8-r"
-    assert charset_candidates(cyrillic, None)[-1] == "cp1251"  # detected
+    assert candidates(meta, "windows-1251")[:2] == ["cp1251", "koi8-r"]
+    assert candidates(meta, None)[0] == "koi8-r"
+    assert candidates(cyrillic, None)[-1] == "cp1251"  # detected
     # A BOM beats everything; valid UTF-8 beats a declaration.
-    assert charset_candidates(codecs.BOM_UTF8 + b"<p>x</p>", "shift_jis")[0] == "utf-8-sig"
-    assert charset_candidates("<p>Grüße</p>".encode(), "iso-8859-1")[0] == "utf-8"
+    assert candidates(codecs.BOM_UTF8 + b"<p>x</p>", "shift_jis")[0] == "utf-8-sig"
+    assert candidates("<p>Grüße</p>".encode(), "iso-8859-1")[0] == "utf-8"
     # Labels map the way browsers map them (WHATWG).
-    assert charset_candidates(b"<p>x</p>", "ISO-8859-1")[0] == "cp1252"
-    assert charset_candidates(b"<p>x</p>", "gb2312")[0] == "gbk"
-    assert charset_candidates(b"<p>x</p>", "no-such-charset")[0] == "utf-8"
+    assert candidates(b"<p>x</p>", "ISO-8859-1")[0] == "cp1252"
+    assert candidates(b"<p>x</p>", "gb2312")[0] == "gbk"
+    assert candidates(b"<p>x</p>", "no-such-charset")[0] == "utf-8"
 
 
 @pytest.mark.parametrize(
@@ -151,3 +157,15 @@ def test_page_without_text_extracts_to_nothing(extractor):
     config = ReaderConfig(extractor=extractor)
     for html in ("", "<html></html>", "<html><script>var x = 1;</script><style>p{}</style></html>"):
         assert extract_text(html, config) == ""
+
+
+def test_detection_runs_only_when_no_other_candidate_decodes(monkeypatch):
+    import resiliparse.parse.encoding as encoding
+
+    calls = []
+    detect = encoding.detect_encoding
+    monkeypatch.setattr(encoding, "detect_encoding", lambda body: calls.append(1) or detect(body))
+    assert decode_html("<p>Grüße</p>".encode("cp1252"), "windows-1252", 0.01) == "<p>Grüße</p>"
+    assert calls == []
+    text = "<p>Привет, мир! Пример текста на русском языке.</p>"
+    assert decode_html(text.encode("cp1251"), None, 0.01) == text and calls == [1]
