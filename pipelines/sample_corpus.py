@@ -89,15 +89,24 @@ _LAST = ("Rossi", "Smith", "Tanaka", "Garcia", "Haddad", "Ivanova", "Mensah", "B
 _PILE_SETS = ("Wikipedia (en)", "StackExchange", "FreeLaw", "Gutenberg (PG-19)")
 
 
-def _sentence(rng: random.Random) -> str:
-    return (
-        f"{rng.choice(_SUBJECTS).capitalize()} {rng.choice(_VERBS)} "
-        f"{rng.choice(_OBJECTS)} {rng.choice(_TAILS)}."
-    )
+def _sentences(rng: random.Random, count: int) -> list[str]:
+    """`count` sentences (at most len(_TAILS)) that share no phrase with each other, so a
+    page does not trip the Gopher repetition rules the way real boilerplate does."""
+    parts = (_SUBJECTS, _VERBS, _OBJECTS, _TAILS)
+    drawn = zip(*(rng.sample(part, count) for part in parts), strict=True)
+    return [f"{s.capitalize()} {v} {o} {t}." for s, v, o, t in drawn]
 
 
-def _paragraph(rng: random.Random, sentences: int) -> str:
-    return " ".join(_sentence(rng) for _ in range(sentences))
+def _paragraphs(rng: random.Random, count: int) -> list[str]:
+    """`count` paragraphs of 2 to 4 sentences, no phrase repeated across them."""
+    sizes = [rng.randint(2, 4) for _ in range(count)]
+    sentences = _sentences(rng, min(sum(sizes), len(_TAILS)))
+    paragraphs, at = [], 0
+    for size in sizes:
+        if at < len(sentences):
+            paragraphs.append(" ".join(sentences[at : at + size]))
+        at += size
+    return paragraphs
 
 
 def _contact_line(rng: random.Random) -> str:
@@ -121,7 +130,7 @@ def web_pages(count: int, rng: random.Random) -> list[dict]:
                 words[rng.randrange(len(words))] = rng.choice(_VERBS)
             text = " ".join(words)
         else:
-            body = [_paragraph(rng, rng.randint(3, 8)) for _ in range(rng.randint(2, 6))]
+            body = _paragraphs(rng, rng.randint(2, 4))
             if rng.random() < 0.15:
                 body.append(_contact_line(rng))
             text = "\n".join(
@@ -142,7 +151,7 @@ def books(count: int, rng: random.Random) -> list[dict]:
     return [
         {
             "text": "\n\n".join(
-                _paragraph(rng, rng.randint(4, 10)) for _ in range(rng.randint(6, 14))
+                paragraph for _ in range(rng.randint(2, 4)) for paragraph in _paragraphs(rng, 4)
             ),
             "meta": {"pile_set_name": _PILE_SETS[i % len(_PILE_SETS)]},
         }
