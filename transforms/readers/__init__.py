@@ -81,7 +81,9 @@ def read_file(
             file.source, file.path, f"read failed after {records} records: {err!r}", records + 1
         )
         return
-    if records == 0:
+    # A WARC may rightly hold no page (only warcinfo, request or metadata records, which
+    # are counted in Beam metrics); any other non-empty file without a record is suspect.
+    if records == 0 and reader not in (warc.read_warc, warc.read_wet):
         yield DeadLetter(file.source, file.path, "file holds no records", offset=0)
 
 

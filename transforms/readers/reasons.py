@@ -18,7 +18,7 @@ TOO_LARGE = "too_large"  # record block larger than ReaderConfig.max_record_byte
 LICENSE = "license"  # no license, or a license not on the allow-list
 VENDORED = "vendored"  # path matches a vendored / third-party pattern
 BINARY = "binary"  # not text: NUL bytes, or bytes that are not UTF-8
-MINIFIED = "minified"  # very long lines (minified or generated)
+MINIFIED = "minified"  # a *.min.js/css name, or JavaScript/CSS with mean line length > 110
 
 ALL = (
     HTTP_STATUS,

@@ -627,3 +627,13 @@ def test_reading_streams_the_file(tmp_path):
         first = next(documents)
         assert first.id == "<urn:uuid:0>" and handle.tell() < size / 4
         assert sum(1 for _ in documents) == 1999
+
+
+def test_warc_without_pages_is_not_a_dead_letter(tmp_path):
+    """Only a request and a metadata record: nothing to read, nothing wrong."""
+    request = b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n"
+    records = [
+        warc_record(request, record_id="q", record_type="request"),
+        warc_record(b"fetchTimeMs: 12\r\n", record_id="m", record_type="metadata"),
+    ]
+    assert read(write_warc(tmp_path / "a.warc.gz", records)) == []
