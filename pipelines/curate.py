@@ -39,18 +39,42 @@ OUTPUT_SUBDIRS = ("documents", "tokens", "tokenizer", "rejected", "dead_letter",
 SAMPLE_CORPUS_DIR = "./out/sample-corpus"
 
 
-def document_stages(config: CurateConfig) -> list[tuple[str, str, beam.PTransform]]:
+# Stages that take settings under `stages:`, and how each builds its frozen config.
+CONFIGURABLE_STAGES = {
+    READ_STAGE: ReaderConfig.from_dict,
+    quality.LANG_STAGE: LanguageConfig.from_dict,
+    quality.QUALITY_STAGE: QualityConfig.from_dict,
+}
+# Stages that need to know which sources are code; the value comes from --code_sources.
+_CODE_AWARE = (quality.LANG_STAGE, quality.QUALITY_STAGE)
+
+
+def build_stage_configs(config: CurateConfig) -> dict:
+    """Stage name -> its config, from `config.stages`. Raises ValueError for an unknown
+    stage or setting, before anything runs."""
+    unknown = sorted(set(config.stages) - set(CONFIGURABLE_STAGES))
+    if unknown:
+        raise ValueError(
+            f"unknown stage(s) under stages: {', '.join(unknown)} "
+            f"(stages with settings: {', '.join(CONFIGURABLE_STAGES)})"
+        )
+    configs = {}
+    for name, from_dict in CONFIGURABLE_STAGES.items():
+        settings = dict(config.stages.get(name) or {})
+        if name in _CODE_AWARE:
+            if "code_sources" in settings:
+                raise ValueError(f"stages.{name}.code_sources: set --code_sources instead")
+            settings["code_sources"] = config.code_sources
+        configs[name] = from_dict(settings)
+    return configs
+
+
+def document_stages(config: CurateConfig, configs: dict) -> list[tuple[str, str, beam.PTransform]]:
     """(step label, stage name in the manifest, transform), cheapest first."""
-    for name in (quality.LANG_STAGE, quality.QUALITY_STAGE):
-        if "code_sources" in config.stages.get(name, {}):
-            raise ValueError(f"stages.{name}.code_sources: set --code_sources instead")
-    code = {"code_sources": config.code_sources}
-    lang = LanguageConfig.from_dict({**config.stages.get(quality.LANG_STAGE, {}), **code})
-    rules = QualityConfig.from_dict({**config.stages.get(quality.QUALITY_STAGE, {}), **code})
     return [
         ("Normalize", normalize.STAGE, normalize.Normalize(config.code_sources)),
-        ("LanguageId", quality.LANG_STAGE, LanguageFilter(lang)),
-        ("Quality", quality.QUALITY_STAGE, QualityFilter(rules)),
+        ("LanguageId", quality.LANG_STAGE, LanguageFilter(configs[quality.LANG_STAGE])),
+        ("Quality", quality.QUALITY_STAGE, QualityFilter(configs[quality.QUALITY_STAGE])),
         ("ExactDedup", exact_dedup.STAGE, exact_dedup.ExactDedup()),
     ]
 
@@ -58,16 +82,10 @@ def document_stages(config: CurateConfig) -> list[tuple[str, str, beam.PTransfor
 def build(pipeline: beam.Pipeline, config: CurateConfig) -> None:
     """Wire the whole curation graph onto `pipeline`."""
     out = config.output
-    stages = document_stages(config)
+    configs = build_stage_configs(config)
+    stages = document_stages(config, configs)
     stage_names = [READ_STAGE] + [name for _, name, _ in stages]
-    unknown = sorted(set(config.stages) - set(stage_names))
-    if unknown:
-        raise ValueError(
-            f"unknown stage(s) under stages: {', '.join(unknown)} "
-            f"(stages: {', '.join(stage_names)})"
-        )
-    reader_config = ReaderConfig.from_dict(config.stages.get(READ_STAGE))
-    records = pipeline | "Read" >> ReadInputs(config.inputs, reader_config)
+    records = pipeline | "Read" >> ReadInputs(config.inputs, configs[READ_STAGE])
     docs, dead, dropped_on_read = split_by_type(
         records, "Read/Split", Document, DeadLetter, Rejected
     )

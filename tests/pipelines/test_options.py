@@ -1,5 +1,6 @@
 """Option parsing for every shipped config (no live Flink or Dataflow here) and the Dockerfile."""
 
+import json
 import re
 from pathlib import Path
 
@@ -137,3 +138,19 @@ def test_code_sources_flag():
     assert curate_config(load_options([]), ["x"]).code_sources == ("code", "github", "stack")
     options = load_options(["--code_sources=repos, notebooks"])
     assert curate_config(options, ["x"]).code_sources == ("repos", "notebooks")
+
+
+def test_the_readme_stage_settings_example_is_valid():
+    import yaml
+
+    from pipelines.curate import build_stage_configs
+
+    readme = (ROOT / "README.md").read_text()
+    example = readme.split("```yaml\n", 1)[1].split("```", 1)[0]
+    stages = yaml.safe_load(example)["stages"]
+    configs = build_stage_configs(
+        curate_config(load_options([f"--stages={json.dumps(stages)}"]), ["x"])
+    )
+    assert configs["read"].extractor == "resiliparse"
+    assert configs["lang"].languages == ("en", "de")
+    assert configs["quality"].fineweb.max_short_line_frac is None
