@@ -30,11 +30,22 @@ def s3_endpoint(monkeypatch):
     server.stop()
 
 
+# English prose that passes language ID and the quality rules.
+RIVERS = (
+    "Rivers carry water from the hills to the sea, and along the way they shape the land. "
+    "Over many years a river cuts a valley, moves sand and stones, and builds wide plains "
+    "where farmers grow their crops. Towns were often founded on the banks of a river, "
+    "because the water was useful for drinking, for trade and for power. Today people "
+    "still walk along the river paths, watch the birds and enjoy the quiet of the water. "
+    "Keeping rivers clean is a task that needs the help of everyone who lives near them."
+)
+
+
 def test_read_from_s3(s3_endpoint, tmp_path):
     s3 = boto3.client("s3", endpoint_url=s3_endpoint)
     s3.create_bucket(Bucket="corpus")
     for shard in range(2):
-        records = [{"text": f"shard {shard} document {i} about rivers"} for i in range(20)]
+        records = [{"text": f"Shard {shard} holds document {i}. {RIVERS}"} for i in range(20)]
         s3.put_object(
             Bucket="corpus",
             Key=f"c4/en/part-{shard}.jsonl.gz",
