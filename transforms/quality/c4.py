@@ -61,7 +61,9 @@ POLICY_SUBSTRINGS = (
 _CITATION = re.compile(r"\[\d*\]|\[edit\]|\[citation needed\]")
 _SENTENCE_END = re.compile(r"[.!?]+[\"'”’»)\]]*(?=\s|$)")
 _ABBREVIATION = re.compile(
-    r"(?<!\S)(?:[A-Z]|Mr|Mrs|Ms|Dr|Prof|Sr|Jr|St|Mt|vs|etc|e\.g|i\.e|U\.S|a\.m|p\.m|No|Fig|"
+    # (?:[A-Z]\.)*[A-Z]: an initial or a dotted initialism (U.S., A.G.M.), whose inner dots
+    # are not followed by a space and so never end a sentence anyway.
+    r"(?<!\S)(?:(?:[A-Z]\.)*[A-Z]|Mr|Mrs|Ms|Dr|Prof|Sr|Jr|St|Mt|vs|etc|e\.g|i\.e|a\.m|p\.m|No|Fig|"
     r"Vol|Inc|Ltd|Co|Corp|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)\.(?=\s)"
 )
 

@@ -11,8 +11,8 @@ Where the paper leaves a definition open, this module says how it reads it:
     words.
   - Lines are the non-blank lines; paragraphs are separated by blank lines.
   - "At least two of the following English words" counts distinct stop words, written in
-    lower, upper or title case, as whole tokens ("the," does not count); datatrove and
-    Dolma count occurrences of the lower-case words.
+    lower, upper or title case, as whole tokens ("the," does not count); datatrove counts
+    the distinct lower-case stop words among its spaCy tokens.
   - The n-gram fractions are over the characters of the words (no whitespace), as in
     RedPajama-V2's Gopher signals. "Duplicate n-grams" are read like "duplicate lines":
     the occurrences after the first. Their characters count once however many repeats

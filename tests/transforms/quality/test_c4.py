@@ -114,6 +114,9 @@ def test_sentences_are_counted_inside_lines():
     assert c4.count_sentences('He met Dr. Smith at 5 p.m. in St. Louis, U.S. "Hello."') == 1
     assert c4.count_sentences('She said: "Go." Then she left.') == 2
     assert c4.count_sentences("No end mark at all") == 1
+    # Dotted initialisms do not end a sentence (datatrove's spaCy splitter agrees).
+    assert c4.count_sentences("The A.G.M. approved the accounts.") == 1
+    assert c4.count_sentences("He moved to the U.K. in May.") == 1
 
 
 # ------------------------------------------------------------------ paper vs TFDS
