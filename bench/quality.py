@@ -49,7 +49,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.e2e import MB, _row, _timed, environment
+from bench.e2e import MB, _log, _row, _timed, environment
 from transforms.quality import c4, fineweb, gopher
 from transforms.quality.stage import QualityConfig, assess
 
@@ -483,10 +483,6 @@ def _ratio(ours_row: dict, their_row: dict) -> dict:
 
 
 # --- report ---------------------------------------------------------------------------
-
-
-def _log(message: str) -> None:
-    print(f"[bench] {message}", file=sys.stderr, flush=True)
 
 
 def table(results: dict) -> str:

@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from bench.e2e import MB, _row, _timed, environment
+from bench.e2e import MB, _log, _row, _timed, environment
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "commoncrawl"
 SOURCE_WARCS = ("CC-MAIN-2020-34-sample.warc.gz", "CC-MAIN-2024-22-whirlwind.warc.gz")
@@ -298,10 +298,6 @@ def bench_memory(workdir: Path, large_gb: float) -> dict:
 
 
 # --- report ---------------------------------------------------------------------------
-
-
-def _log(message: str) -> None:
-    print(f"[bench] {message}", file=sys.stderr, flush=True)
 
 
 def table(results: dict) -> str:

@@ -41,7 +41,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from transforms.quality.base import TextView, config_from_dict, ratio
+from transforms.quality.base import TextView, ratio
+from transforms.settings import config_from_dict
 
 DROP_LOREM_IPSUM = "c4_lorem_ipsum"
 DROP_CURLY_BRACKET = "c4_curly_bracket"

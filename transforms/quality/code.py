@@ -25,7 +25,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from transforms.quality.base import config_from_dict, ratio
+from transforms.quality.base import ratio
+from transforms.settings import config_from_dict
 
 DROP_MAX_LINES = "code_max_lines"
 DROP_MAX_LINE_LENGTH = "code_max_line_length"

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from transforms.quality.base import TextView, config_from_dict, ratio
+from transforms.quality.base import TextView, ratio
+from transforms.settings import config_from_dict
 
 DROP_LINE_PUNCT = "fineweb_line_punct"
 DROP_SHORT_LINES = "fineweb_short_lines"

@@ -32,7 +32,8 @@ from dataclasses import dataclass
 from itertools import accumulate, compress, count, repeat
 from operator import add, itemgetter, not_
 
-from transforms.quality.base import TextView, config_from_dict, ratio
+from transforms.quality.base import TextView, ratio
+from transforms.settings import config_from_dict
 
 # Drop reasons, quality rules.
 DROP_WORD_COUNT = "gopher_word_count"

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 import apache_beam as beam
 
 from transforms.common import CountingDoFn
-from transforms.quality.base import DEFAULT_CODE_SOURCES, config_from_dict
+from transforms.quality.base import DEFAULT_CODE_SOURCES
+from transforms.settings import config_from_dict
 
 STAGE = "lang"
 DROP_LANG = "lang"

@@ -41,7 +41,8 @@ from transforms.quality import c4 as c4_rules
 from transforms.quality import code as code_rules
 from transforms.quality import fineweb as fineweb_rules
 from transforms.quality import gopher as gopher_rules
-from transforms.quality.base import DEFAULT_CODE_SOURCES, TextView, config_from_dict
+from transforms.quality.base import DEFAULT_CODE_SOURCES, TextView
+from transforms.settings import config_from_dict
 
 STAGE = "quality"
 # Curated (non-crawl) sources that the web-text rules are not meant for.

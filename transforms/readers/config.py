@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
-import types
-import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
+
+from transforms.settings import config_from_dict
 
 SECTION = "stages.read"
 EXTRACTORS = ("resiliparse", "trafilatura")
@@ -135,46 +134,7 @@ class ReaderConfig:
 
         Raises ValueError naming the key for an unknown key or a value of the wrong type.
         """
-        if mapping is None:
-            return cls()
-        if not isinstance(mapping, Mapping):
-            raise ValueError(f"{SECTION}: expected a mapping, got {type(mapping).__name__}")
-        hints = _field_types(cls)
-        unknown = sorted(str(key) for key in mapping if key not in hints)
-        if unknown:
-            raise ValueError(
-                f"{SECTION}: unknown setting(s) {', '.join(unknown)}; "
-                f"known: {', '.join(sorted(hints))}"
-            )
-        return cls(**{key: _checked(key, value, hints[key]) for key, value in mapping.items()})
+        return config_from_dict(cls, mapping, SECTION)
 
-
-@functools.cache
-def _field_types(cls) -> dict[str, object]:
-    return typing.get_type_hints(cls)
-
-
-def _checked(key: str, value, hint):
-    """`value` if it fits the field's type `hint` (ints are accepted for floats, lists for
-    tuples); else ValueError naming `SECTION.key`."""
-    options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
-    if value is None:
-        if type(None) in options:
-            return None
-        raise ValueError(f"{SECTION}.{key} may not be null")
-    (kind,) = [o for o in options if o is not type(None)]
-    if typing.get_origin(kind) is tuple:
-        if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
-            return tuple(value)
-        raise ValueError(f"{SECTION}.{key} must be a list of strings, not {value!r}")
-    # bool is an int in Python, but `true` is no number and 1 is no switch.
-    if kind is float and isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, kind) and (kind is bool) == isinstance(value, bool):
-        return value
-    raise ValueError(f"{SECTION}.{key} must be {_KIND_NAMES[kind]}, not {value!r}")
-
-
-_KIND_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
 
 DEFAULT_CONFIG = ReaderConfig()

@@ -111,7 +111,7 @@ def test_a_null_threshold_disables_its_rule():
     assert quality_failures("\n".join([CLEAN] * 700), config) == []
     with pytest.raises(ValueError, match="unknown setting"):
         GopherQualityConfig.from_dict({"min_word": 10})
-    with pytest.raises(ValueError, match="number or null"):
+    with pytest.raises(ValueError, match="min_words must be an integer"):
         GopherQualityConfig.from_dict({"min_words": "fifty"})
 
 

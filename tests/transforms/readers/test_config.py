@@ -51,8 +51,11 @@ def test_null_disables_optional_rules():
         ({"main_content": "yes"}, "stages.read.main_content must be true or false"),
         ({"verify_digests": 1}, "stages.read.verify_digests must be true or false"),
         ({"max_replacement_ratio": "0.1"}, "stages.read.max_replacement_ratio must be a number"),
-        ({"code_license_allowlist": "MIT"}, "stages.read.code_license_allowlist must be a list"),
-        ({"code_vendored_patterns": [1]}, "stages.read.code_vendored_patterns must be a list"),
+        (
+            {"code_license_allowlist": {"MIT": 1}},
+            "stages.read.code_license_allowlist must be a list",
+        ),
+        ({"code_vendored_patterns": [1]}, "stages.read.code_vendored_patterns[0] must be a string"),
         ({"code_vendored_patterns": None}, "stages.read.code_vendored_patterns may not be null"),
         ({"commoncrawl_base_url": 7}, "stages.read.commoncrawl_base_url must be a string"),
         ({"extractor": "lynx"}, "stages.read.extractor must be one of resiliparse, trafilatura"),
@@ -72,3 +75,9 @@ def test_not_a_mapping():
 def test_lists_given_in_code_become_tuples():
     config = ReaderConfig(code_license_allowlist=["MIT"], code_vendored_patterns=["vendor/"])
     assert config.code_license_allowlist == ("MIT",) and hash(config)
+
+
+def test_a_single_string_is_a_one_item_list():
+    assert ReaderConfig.from_dict({"code_license_allowlist": "MIT"}).code_license_allowlist == (
+        "MIT",
+    )
