@@ -1,6 +1,7 @@
 """Tokenize curated documents and write packed token shards.
 
-Each document is encoded with the pipeline's tokenizer (a side input), followed by the
+Documents are grouped into batches by a stable hash of their id and encoded with the
+pipeline's tokenizer (a side input) in `encode_batch` calls, each followed by the
 end-of-text token. Documents go to shard `hash(id) % n` (n from the total token count and
 the target shard size, a multiple of the data-parallel world size), are ordered by
 (hash of id, id, hash of text) inside a shard, then packed into rows of exactly seq_len tokens.
@@ -21,6 +22,10 @@ from transforms.write import GroupIntoShards, WriteFile, shard_count, shard_name
 
 TOKEN_BYTES = 4  # int32
 ROWS_PER_ROW_GROUP = 1024
+# Documents per encode_batch call, and the mean size of the groups documents are batched
+# in (by a stable hash of their id, so batches do not depend on arrival order).
+ENCODE_CALL_DOCS = 1024
+ENCODE_BATCH_DOCS = 4096
 
 
 class _TokenizerCache:
@@ -39,20 +44,29 @@ class _TokenizerCache:
         return self.tokenizer
 
 
-class _Encode(beam.DoFn):
-    """Document -> ((hash(id), id, text hash), int32 token ids), with the side-input
-    tokenizer. The key orders documents inside a shard; the text hash breaks ties between
-    documents that share an id."""
+class _EncodeBatch(beam.DoFn):
+    """(batch key, [Document]) -> ((hash(id), id, text hash), int32 token ids) per document,
+    with the side-input tokenizer. `encode_batch` is several times faster per document than
+    `encode` (less per-call overhead, and it uses every core). The key orders documents
+    inside a shard; the text hash breaks ties between documents that share an id."""
 
     def setup(self):
         self.cache = _TokenizerCache()
         self.tokens = Metrics.counter("Tokens", "document_tokens")
 
-    def process(self, doc, tokenizer_json):
-        ids = self.cache.get(tokenizer_json).encode(doc.text, add_special_tokens=False).ids
-        self.tokens.inc(len(ids))
-        key = (stable_hash64(doc.id), doc.id, text_key(doc.text))
-        yield key, np.asarray(ids, dtype=np.int32)
+    def process(self, batch, tokenizer_json):
+        tokenizer = self.cache.get(tokenizer_json)
+        # encode_batch_fast skips the character offsets we do not use (tokenizers >= 0.21).
+        encode = getattr(tokenizer, "encode_batch_fast", tokenizer.encode_batch)
+        docs = list(batch[1])
+        for start in range(0, len(docs), ENCODE_CALL_DOCS):
+            chunk = docs[start : start + ENCODE_CALL_DOCS]
+            for doc, encoding in zip(
+                chunk, encode([d.text for d in chunk], add_special_tokens=False), strict=True
+            ):
+                ids = np.asarray(encoding.ids, dtype=np.int32)
+                self.tokens.inc(len(ids))
+                yield (stable_hash64(doc.id), doc.id, text_key(doc.text)), ids
 
 
 class _PackShard(beam.DoFn):
@@ -105,11 +119,19 @@ class TokenizeAndWrite(beam.PTransform):
     def expand(self, docs):
         tokenizer = beam.pvalue.AsSingleton(self.tokenizer_json)
         shard_count_of = self.shard_count_of
-        # Without this fusion break the FnApiRunner fuses Encode into the stage that reads
-        # the documents, which also feeds the tokenizer Encode waits for: a stage waiting
-        # on itself ("watermark-pending bundles did not execute").
+        batches = beam.pvalue.AsSingleton(
+            docs
+            | "CountDocs" >> beam.combiners.Count.Globally()
+            | "BatchCount" >> beam.Map(lambda n: max(1, n // ENCODE_BATCH_DOCS))
+        )
+        # The GroupByKey also keeps Encode out of the stage that reads the documents, which
+        # feeds the tokenizer Encode waits for: fused, that stage would wait on itself
+        # ("watermark-pending bundles did not execute").
         encoded = (
-            docs | "FusionBreak" >> beam.Reshuffle() | "Encode" >> beam.ParDo(_Encode(), tokenizer)
+            docs
+            | "BatchKey" >> beam.Map(lambda d, n: (stable_hash64(d.id) % n, d), batches)
+            | "Batches" >> beam.GroupByKey()
+            | "Encode" >> beam.ParDo(_EncodeBatch(), tokenizer)
         )
         total = beam.pvalue.AsSingleton(
             encoded
