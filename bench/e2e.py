@@ -47,7 +47,7 @@ SHARES = {"web": 0.5, "books": 0.3, "code": 0.2}  # of the corpus text bytes
 SUFFIXES = {"web": ".json.gz", "books": ".jsonl.zst", "code": ".jsonl"}
 BROKEN_LINES = ['{"text": "an unterminated', '{"url": "no text"}']  # as in the sample corpus
 TOKENIZER_SAMPLE_BYTES = 32 * 10**6
-ENCODE_BATCH_DOCS = 1024
+ENCODE_BATCH_DOCS = 1024  # as transforms.tokenize.ENCODE_CALL_DOCS; the pipeline uses _fast
 E2E_CONFIGS = {
     "in_memory": ["--direct_running_mode=in_memory", "--direct_num_workers=1"],
     "multi_processing": ["--direct_running_mode=multi_processing", "--direct_num_workers=2"],
@@ -363,7 +363,7 @@ def bench_stages(corpus: dict) -> dict:
 
     _log("stage: encode")
     tokenizer = Tokenizer.from_str(tokenizer_json)
-    per_doc = "encode (per doc, as the pipeline)"
+    per_doc = "encode (one call per doc)"
     ids, timing = _timed(
         lambda: [
             np.asarray(tokenizer.encode(t, add_special_tokens=False).ids, dtype=np.int32)
