@@ -230,3 +230,33 @@ def test_code_keeps_its_indentation(sample_run):
     docs = pq.read_table(out / "documents").to_pylist()
     code = [d["text"] for d in docs if d["source"] == "code"]
     assert code and all("\n    " in text for text in code if "def " in text)
+
+
+def test_a_common_crawl_listing_end_to_end(fixtures, tmp_path):
+    """A warc.paths.gz listing under a local base: WARC pages extracted, then language ID
+    drops the Chinese, Japanese and other non-English pages; every record accounted for."""
+    listing = tmp_path / "warc.paths.gz"
+    names = ["CC-MAIN-2020-34-sample", "CC-MAIN-2024-22-whirlwind", "clueweb09-quirks"]
+    listing.write_bytes(
+        gzip.compress("".join(f"commoncrawl/{n}.warc.gz\n" for n in names).encode(), mtime=0)
+    )
+    manifest = run(
+        [
+            *SMALL,
+            f"--output={tmp_path / 'out'}",
+            f"--input=cc={listing}",
+            f"--commoncrawl_base_url={fixtures}",
+        ]
+    )
+    stages = {s["stage"]: s for s in manifest["stages"]}
+    assert manifest["records"]["read"] == 16 + 1 + 29 and manifest["records"]["balanced"]
+    assert manifest["records"]["dead_lettered"] == 0
+    assert stages["lang"]["dropped"]["lang"] >= 44
+    rejected = pq.read_table(tmp_path / "out" / "rejected").to_pylist()
+    langs = {r["lang"] for r in rejected if r["reason"] == "lang"}
+    assert {"zh", "ja"} <= langs
+    docs = pq.read_table(tmp_path / "out" / "documents").to_pylist()
+    assert all(d["lang"] == "en" and d["content_type"] == "text/html" for d in docs)
+    assert {e["file"] for e in manifest["inputs"]} == {
+        f"{fixtures}/commoncrawl/{n}.warc.gz" for n in names
+    }
