@@ -1,0 +1,88 @@
+"""The Beam-free core: normalization, windows, and the shipped default model."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from transforms.toxicity import MODEL_FILE, ToxicityClassifier, normalize_text, windows
+
+TOXIC = [
+    "you are a stupid bitch and a worthless hoe",
+    "shut up you fucking retard, nobody likes you",
+    "those niggers are trash",
+]
+CLEAN = [
+    "The council approved the new budget for road repairs on Tuesday.",
+    "Preheat the oven to 180 degrees and bake the bread for forty minutes.",
+    "The museum opens at nine and admission is free for children.",
+]
+
+
+@pytest.fixture(scope="module")
+def classifier() -> ToxicityClassifier:
+    return ToxicityClassifier()
+
+
+def test_normalize_tweet_markup():
+    tweet = "!!! RT @mayasolovely: As a woman you SHOULDN'T complain &amp; http://t.co/xY1 #Blessed"
+    assert normalize_text(tweet) == "! as a woman you shouldn't complain url blessed"
+
+
+def test_normalize_entities_handles_repeats():
+    assert normalize_text("&#8220;@TheBoot: Sooooo good!!!?&#8221;") == "soo good !"
+    assert normalize_text("&amp;#8220;twice escaped") == "twice escaped"  # &amp;#8220; -> “
+    assert normalize_text("Visit www.example.com/page or t.co/abc now") == "visit url or url now"
+
+
+def test_normalize_keeps_rt_inside_words_and_drops_newlines():
+    assert normalize_text("Art and\nsmart start") == "art and smart start"
+    assert "\n" not in normalize_text("line one\nline two")
+    assert normalize_text("  \n ") == ""
+
+
+def test_windows_are_equal_slices_of_words():
+    text = "\n".join(" ".join(f"w{i}x{j}" for j in range(10)) for i in range(5))  # 50 words
+    parts = windows(text, 20)
+    assert [len(p.split()) for p in parts] == [17, 17, 16]
+    assert " ".join(parts).split() == text.split()
+    assert windows("one two", 20) == ["one two"]
+    assert windows("&amp; \n !!! ", 20) == ["!"]
+    assert windows("", 20) == []
+
+
+def test_shipped_model_is_small_and_loads_by_default(classifier):
+    assert os.path.isfile(MODEL_FILE)
+    assert MODEL_FILE.endswith(".ftz") and os.path.getsize(MODEL_FILE) < 3 * 2**20
+    assert classifier.model_path == MODEL_FILE
+
+
+def test_shipped_model_separates_toxic_from_clean(classifier):
+    toxic, clean = classifier.score(TOXIC), classifier.score(CLEAN)
+    assert all(0.0 <= s <= 1.0 for s in toxic + clean)
+    assert min(toxic) > 0.9, toxic
+    assert max(clean) < 0.5, clean
+    assert classifier.score([]) == []
+
+
+def test_score_normalizes_like_training(classifier):
+    raw = "RT @someone: YOU ARE A STUPID BITCH!!! http://t.co/x"
+    assert classifier.score([raw]) == classifier.score_normalized([normalize_text(raw)])
+
+
+def test_one_toxic_paragraph_raises_the_max_not_the_mean(classifier):
+    clean_page = "\n".join(CLEAN * 12)  # about 400 words of clean prose
+    page = clean_page + "\n" + " ".join(TOXIC)
+    clean_score = classifier.score_document(clean_page, 64)
+    score = classifier.score_document(page, 64)
+    assert score.windows > 3
+    assert clean_score.max < 0.5
+    assert score.max > 0.9  # the toxic paragraph decides
+    assert score.mean < 0.5  # but a whole-page average would have missed it
+    assert score.mean < score.max
+
+
+def test_empty_document_scores_zero(classifier):
+    score = classifier.score_document("  \n\n")
+    assert (score.max, score.mean, score.windows) == (0.0, 0.0, 0)

@@ -1,0 +1,124 @@
+"""Training from a labelled CSV: the command, the split, the metrics."""
+
+from __future__ import annotations
+
+import csv
+import math
+
+import pytest
+
+from transforms.toxicity import ToxicityClassifier, normalize_text
+from transforms.toxicity.train import balanced, main, precision_recall, roc_auc, split
+
+
+def test_fasttext_can_train():
+    """fasttext-predict installs the same `fasttext` module without training (DESIGN.md):
+    fail loudly rather than skip if that is the one installed."""
+    import fasttext
+
+    assert callable(getattr(fasttext, "train_supervised", None)), (
+        f"{fasttext.__file__} cannot train: reinstall fasttext-numpy2 (pip install "
+        "--force-reinstall fasttext-numpy2) so it, not fasttext-predict, provides `fasttext`"
+    )
+
+
+def test_roc_auc_matches_pairwise_definition():
+    scores = [0.1, 0.4, 0.35, 0.8, 0.4, 0.9, 0.2]
+    labels = [False, False, True, True, True, True, False]
+    pairs = [
+        (p, n)
+        for p, y in zip(scores, labels, strict=True)
+        if y
+        for n, z in zip(scores, labels, strict=True)
+        if not z
+    ]
+    expected = sum(1.0 if p > n else 0.5 if p == n else 0.0 for p, n in pairs) / len(pairs)
+    assert roc_auc(scores, labels) == pytest.approx(expected)
+    assert roc_auc([0.1, 0.9], [False, True]) == 1.0
+    assert roc_auc([0.5, 0.5], [False, True]) == 0.5
+    assert math.isnan(roc_auc([0.1, 0.2], [True, True]))
+
+
+def test_precision_recall():
+    assert precision_recall([0.9, 0.6, 0.4, 0.2], [True, False, True, False], 0.5) == (0.5, 0.5)
+    assert precision_recall([0.1], [True], 0.5) == (0.0, 0.0)
+
+
+def test_split_is_stable_and_keeps_duplicates_together():
+    rows = [(f"text {i % 300}", i % 3 == 0) for i in range(900)]
+    train, test = split(rows, seed=1, test_fraction=0.2)
+    assert split(rows, seed=1, test_fraction=0.2) == (train, test)
+    assert split(list(reversed(rows)), 1, 0.2)[1] == list(reversed(test))
+    assert not {t for t, _ in train} & {t for t, _ in test}
+    assert 0.1 < len(test) / len(rows) < 0.3
+
+
+def test_balanced_repeats_the_smaller_class():
+    rows = [("a", True)] * 7 + [("b", False)] * 2
+    out = balanced(rows, seed=3)
+    assert sum(y for _, y in out) == 7 and sum(not y for _, y in out) == 7
+    assert out == balanced(rows, seed=3)
+
+
+@pytest.fixture
+def davidson_slice(fixtures, tmp_path):
+    """Every fourth row of the Davidson tweets (about 6,200 real rows) in a temporary CSV:
+    small enough to train in seconds, real enough that fastText does not hit NaN."""
+    source = fixtures / "toxicity" / "davidson-labeled_data.csv"
+    if not source.is_file():
+        pytest.skip(f"Davidson toxicity fixture not found at {source}")
+    path = tmp_path / "slice.csv"
+    with open(source, newline="", encoding="utf-8") as f, open(path, "w", newline="") as out:
+        reader = csv.DictReader(f)
+        writer = csv.DictWriter(out, fieldnames=["label", "text"])
+        writer.writeheader()
+        for i, row in enumerate(reader):
+            if i % 4 == 0:
+                writer.writerow({"label": row["class"], "text": row["tweet"]})
+    return path
+
+
+def test_train_command_reports_held_out_metrics(davidson_slice, tmp_path, capsys):
+    model = tmp_path / "model.ftz"
+    metrics_json = tmp_path / "metrics.json"
+    argv = ["--csv", str(davidson_slice), "--text-column", "text", "--label-column", "label",
+            "--toxic-labels", "0,1", "--epoch", "10", "--cutoff", "5000",
+            "--output", str(model), "--metrics-json", str(metrics_json)]  # fmt: skip
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    auc = float(printed.split("roc_auc: ")[1].split()[0])
+    precision = float(printed.split("precision@0.5: ")[1].split()[0])
+    recall = float(printed.split("recall@0.5: ")[1].split()[0])
+    assert auc > 0.9, printed  # the full set gives ~0.98
+    assert precision > 0.9 and recall > 0.8, printed
+    assert '"roc_auc"' in metrics_json.read_text()
+    toxic, clean = ToxicityClassifier(model).score(
+        ["you stupid bitch", "the weather is lovely in the park today"]
+    )
+    assert toxic > clean
+
+
+def test_training_is_reproducible(davidson_slice, tmp_path):
+    argv = ["--csv", str(davidson_slice), "--text-column", "text", "--label-column", "label",
+            "--epoch", "3", "--seed", "7"]  # fmt: skip
+    main([*argv, "--output", str(tmp_path / "a.bin")])
+    main([*argv, "--output", str(tmp_path / "b.bin")])
+    assert (tmp_path / "a.bin").read_bytes() == (tmp_path / "b.bin").read_bytes()
+
+
+def test_missing_column_is_named(davidson_slice, tmp_path):
+    with pytest.raises(ValueError, match="tweet"):
+        main(["--csv", str(davidson_slice), "--output", str(tmp_path / "m.bin")])
+
+
+def test_model_without_toxic_label_is_refused(davidson_slice, tmp_path):
+    import fasttext
+
+    with open(davidson_slice, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    data = tmp_path / "other.txt"
+    data.write_text("".join(f"__label__{r['label']} {normalize_text(r['text'])}\n" for r in rows))
+    path = tmp_path / "other.bin"
+    fasttext.train_supervised(input=str(data), epoch=1, thread=1, verbose=0).save_model(str(path))
+    with pytest.raises(ValueError, match="__label__toxic"):
+        ToxicityClassifier(path)

@@ -1,0 +1,139 @@
+"""Beam-free core of the toxicity stage: text normalization, the fastText classifier, and
+document scores over windows of consecutive words.
+
+Tweets (the training data) and web pages differ in ways a bag-of-words model notices:
+tweets carry `@handles`, `RT` markers, links, HTML entities (`&amp;`, `&#8220;`) and mixed
+case. `normalize_text` maps both kinds of text onto the same tokens, and is the only
+normalization used, in training (train.py) and in scoring, so the two never drift apart.
+
+A document is scored per window (about `window_words` consecutive words) because
+fastText averages word vectors over its input: one abusive paragraph in a long page would
+vanish in a whole-page average. The document's signals are the maximum window probability
+(what the threshold decides on) and the mean over windows weighted by words (kept for
+analysis and balancing).
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+MODEL_FILE = os.path.join(os.path.dirname(__file__), "models", "davidson.ftz")
+TOXIC_LABEL = "__label__toxic"
+CLEAN_LABEL = "__label__clean"
+# Words per scored window: a few tweets long. Measured on the web fixtures (bench/toxicity.py):
+# at 48-64 words clean prose fragments scored like tweets far more often (6-8% vs 2% of pages
+# above 0.9), at 128 a toxic paragraph was diluted by its clean neighbours.
+DEFAULT_WINDOW_WORDS = 96
+
+_URL = re.compile(r"(?:https?://|www\.)\S+|\b[\w-]+\.(?:com|org|net|co|ly)/\S*", re.IGNORECASE)
+_HANDLE = re.compile(r"@\w+")
+_RETWEET = re.compile(r"(?<!\w)rt(?=\s+@user\b|\s*:)")  # "RT @user:" and "RT:" (after lower)
+_REPEAT = re.compile(r"(\w)\1{2,}")  # "soooo" -> "soo"
+_MARKS = re.compile(r"([!?])[!?]+")  # "!!!?" -> "!"
+_TOKEN = re.compile(r"[^\W_]+(?:'[^\W_]+)*|[!?]")
+
+
+def normalize_text(text: str) -> str:
+    """Text -> the lowercase, space-separated tokens the classifier trains and predicts on.
+
+    HTML entities are decoded (tweets in the Davidson set keep `&amp;`, `&#8220;`), URLs
+    become `url`, user handles `@user` and retweet markers are removed (they say who, not
+    what), characters repeated three or more times are cut to two, runs of `!`/`?` to one,
+    and everything but word characters, apostrophes inside words and `!`/`?` is dropped
+    (`#hashtag` -> `hashtag`).
+    The result has no newlines (fastText reads one example per line).
+    """
+    text = html.unescape(html.unescape(text))  # some tweets are escaped twice (&amp;#8220;)
+    text = _URL.sub(" url ", text.lower())
+    text = _HANDLE.sub(" @user ", text)
+    text = _RETWEET.sub(" ", text)
+    text = text.replace("@user", " ")
+    text = _REPEAT.sub(r"\1\1", text)
+    text = _MARKS.sub(r"\1", text)
+    return " ".join(_TOKEN.findall(text))
+
+
+def windows(text: str, window_words: int = DEFAULT_WINDOW_WORDS) -> list[str]:
+    """`text` normalized and cut into windows of consecutive words, at most `window_words`
+    each; a text with no words gives [].
+
+    The words of all lines, in order, are split into ceil(n / window_words) windows of
+    equal size (+-1 word), so no window is a short leftover: fastText's score for a few
+    words is mostly its bias and the vectors of those words, and a three-word tail
+    ("her disabled son") should not decide a page. Lines are normalized one at a time so
+    that no token spans a line break.
+    """
+    words = [w for line in text.splitlines() for w in normalize_text(line).split()]
+    if not words:
+        return []
+    count = -(-len(words) // window_words)
+    size, extra = divmod(len(words), count)
+    out, start = [], 0
+    for i in range(count):
+        end = start + size + (i < extra)
+        out.append(" ".join(words[start:end]))
+        start = end
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentScore:
+    """max: the highest window probability (0.0 for a text without words); mean: the
+    window probabilities averaged with each window's word count as weight; windows: how
+    many windows were scored."""
+
+    max: float
+    mean: float
+    windows: int
+
+
+class ToxicityClassifier:
+    """A loaded fastText toxicity model. Construct once per worker (it reads the file).
+
+    `ToxicityClassifier()` loads the default model shipped in this package (trained on the
+    Davidson et al. 2017 tweets, see train.py); `ToxicityClassifier(path)` another one
+    trained with `python -m transforms.toxicity.train`.
+    """
+
+    def __init__(self, model_path: str | os.PathLike | None = None):
+        import fasttext  # heavy and optional until the stage runs
+
+        self.model_path = os.fspath(model_path or MODEL_FILE)
+        self.model = fasttext.load_model(self.model_path)
+        labels = set(self.model.get_labels())
+        if TOXIC_LABEL not in labels:
+            raise ValueError(
+                f"{self.model_path} has no {TOXIC_LABEL} label (labels: {sorted(labels)}); "
+                "train it with python -m transforms.toxicity.train"
+            )
+
+    def score(self, texts: Sequence[str]) -> list[float]:
+        """Probability that each text is toxic, in order. Texts are normalized here."""
+        return self.score_normalized([normalize_text(t) for t in texts])
+
+    def score_normalized(self, texts: Sequence[str]) -> list[float]:
+        """As `score`, for texts already passed through `normalize_text` (no newlines)."""
+        if not texts:
+            return []
+        # One call for the whole list; k=-1 returns both labels, so the toxic probability
+        # is read directly rather than derived from whichever label came first.
+        labels, probs = self.model.predict(list(texts), k=-1)
+        scores = []
+        for row_labels, row_probs in zip(labels, probs, strict=True):
+            p = dict(zip(row_labels, row_probs, strict=True)).get(TOXIC_LABEL, 0.0)
+            scores.append(min(max(float(p), 0.0), 1.0))  # fastText can overshoot 1 by 1e-5
+        return scores
+
+    def score_document(self, text: str, window_words: int = DEFAULT_WINDOW_WORDS) -> DocumentScore:
+        """Max and word-weighted mean toxicity over `windows(text, window_words)`."""
+        parts = windows(text, window_words)
+        if not parts:
+            return DocumentScore(0.0, 0.0, 0)
+        scores = self.score_normalized(parts)
+        weights = [len(p.split()) for p in parts]
+        mean = sum(s * w for s, w in zip(scores, weights, strict=True)) / sum(weights)
+        return DocumentScore(max(scores), mean, len(parts))
