@@ -33,6 +33,8 @@ from transforms.common import split_by_type
 from transforms.quality import LanguageConfig, LanguageFilter, QualityConfig, QualityFilter
 from transforms.readers import READ_STAGE, ReaderConfig, ReadInputs
 from transforms.tokenize import TokenizeAndWrite
+from transforms.toxicity import STAGE as TOXICITY_STAGE
+from transforms.toxicity import ToxicityConfig, ToxicityFilter
 from transforms.write import TEMPORARY_DIR, WriteFile, WriteSharded, write_atomically
 
 OUTPUT_SUBDIRS = ("documents", "tokens", "tokenizer", "rejected", "dead_letter", TEMPORARY_DIR)
@@ -44,9 +46,10 @@ CONFIGURABLE_STAGES = {
     READ_STAGE: ReaderConfig.from_dict,
     quality.LANG_STAGE: LanguageConfig.from_dict,
     quality.QUALITY_STAGE: QualityConfig.from_dict,
+    TOXICITY_STAGE: ToxicityConfig.from_dict,
 }
 # Stages that need to know which sources are code; the value comes from --code_sources.
-_CODE_AWARE = (quality.LANG_STAGE, quality.QUALITY_STAGE)
+_CODE_AWARE = (quality.LANG_STAGE, quality.QUALITY_STAGE, TOXICITY_STAGE)
 
 
 def build_stage_configs(config: CurateConfig) -> dict:
@@ -76,6 +79,7 @@ def document_stages(config: CurateConfig, configs: dict) -> list[tuple[str, str,
         ("LanguageId", quality.LANG_STAGE, LanguageFilter(configs[quality.LANG_STAGE])),
         ("Quality", quality.QUALITY_STAGE, QualityFilter(configs[quality.QUALITY_STAGE])),
         ("ExactDedup", exact_dedup.STAGE, exact_dedup.ExactDedup()),
+        ("Toxicity", TOXICITY_STAGE, ToxicityFilter(configs[TOXICITY_STAGE])),
     ]
 
 

@@ -202,6 +202,7 @@ def test_no_arguments_runs_the_demo(tmp_path):
         "lang",
         "quality",
         "exact_dedup",
+        "toxicity",
     ]
     # Filtering leaves documents from every source.
     assert {e["source"] for e in manifest["inputs"] if e["kept"]} == {"web", "books", "code"}
