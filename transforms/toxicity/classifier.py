@@ -29,10 +29,10 @@ CLEAN_LABEL = "__label__clean"
 # above 0.9), at 128 a toxic paragraph was diluted by its clean neighbours.
 DEFAULT_WINDOW_WORDS = 96
 
-_URL = re.compile(r"(?:https?://|www\.)\S+|\b[\w-]+\.(?:com|org|net|co|ly)/\S*", re.IGNORECASE)
+_URL = re.compile(r"(?:https?://|www\.)\S+|\b[\w-]+\.(?:com|org|net|co|ly)/\S*")
 _HANDLE = re.compile(r"@\w+")
-_RETWEET = re.compile(r"(?<!\w)rt(?=\s+@user\b|\s*:)")  # "RT @user:" and "RT:" (after lower)
-_REPEAT = re.compile(r"(\w)\1{2,}")  # "soooo" -> "soo"
+_RETWEET = re.compile(r"(?<!\w)rt(?=[ \t]+@user\b|[ \t]*:)")  # "RT @user:", "RT:" (lowercased)
+_REPEAT = re.compile(r"(\w)\1\1+")  # "soooo" -> "soo"
 _MARKS = re.compile(r"([!?])[!?]+")  # "!!!?" -> "!"
 _TOKEN = re.compile(r"[^\W_]+(?:'[^\W_]+)*|[!?]")
 
@@ -42,18 +42,25 @@ def normalize_text(text: str) -> str:
 
     HTML entities are decoded (tweets in the Davidson set keep `&amp;`, `&#8220;`), URLs
     become `url`, user handles `@user` and retweet markers are removed (they say who, not
-    what), characters repeated three or more times are cut to two, runs of `!`/`?` to one,
-    and everything but word characters, apostrophes inside words and `!`/`?` is dropped
-    (`#hashtag` -> `hashtag`).
-    The result has no newlines (fastText reads one example per line).
+    what), word characters repeated three or more times are cut to two, runs of `!`/`?` to
+    one, and everything but word characters, apostrophes inside words and `!`/`?` is
+    dropped (`#hashtag` -> `hashtag`, `snake_case` -> `snake case`). No token spans a
+    line break, so normalizing a whole document gives the same words as normalizing each
+    line. The result has no newlines (fastText reads one example per line).
     """
     text = html.unescape(html.unescape(text))  # some tweets are escaped twice (&amp;#8220;)
-    text = _URL.sub(" url ", text.lower())
-    text = _HANDLE.sub(" @user ", text)
-    text = _RETWEET.sub(" ", text)
+    text = text.lower()
+    # The substitutions below are the slow part on web text; most lines need none of them.
+    if "/" in text or "www." in text:
+        text = _URL.sub(" url ", text)
+    if "@" in text:
+        text = _HANDLE.sub(" @user ", text)
+    if "rt" in text:
+        text = _RETWEET.sub(" ", text)
     text = text.replace("@user", " ")
     text = _REPEAT.sub(r"\1\1", text)
-    text = _MARKS.sub(r"\1", text)
+    if "!!" in text or "?" in text:
+        text = _MARKS.sub(r"\1", text)
     return " ".join(_TOKEN.findall(text))
 
 
@@ -64,10 +71,9 @@ def windows(text: str, window_words: int = DEFAULT_WINDOW_WORDS) -> list[str]:
     The words of all lines, in order, are split into ceil(n / window_words) windows of
     equal size (+-1 word), so no window is a short leftover: fastText's score for a few
     words is mostly its bias and the vectors of those words, and a three-word tail
-    ("her disabled son") should not decide a page. Lines are normalized one at a time so
-    that no token spans a line break.
+    ("her disabled son") should not decide a page.
     """
-    words = [w for line in text.splitlines() for w in normalize_text(line).split()]
+    words = normalize_text(text).split()
     if not words:
         return []
     count = -(-len(words) // window_words)
