@@ -72,7 +72,11 @@ def decide(max_score: float, config: ToxicityConfig) -> str | None:
 
 
 class _ToxicityFn(CountingDoFn):
-    """Scores one document per call; its windows go to fastText in one `predict` call."""
+    """Scores one document per call; its windows go to fastText in one `predict` call.
+
+    Batching across documents (a GroupByKey, as the tokenizer does) would not pay: on the
+    web fixtures one `predict` over all windows of 2,000 documents ran at 14.4 MB/s against
+    14.0 MB/s in one call per document, and normalization (~6 MB/s) is the slower half."""
 
     stage = STAGE
 

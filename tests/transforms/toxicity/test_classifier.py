@@ -86,3 +86,18 @@ def test_one_toxic_paragraph_raises_the_max_not_the_mean(classifier):
 def test_empty_document_scores_zero(classifier):
     score = classifier.score_document("  \n\n")
     assert (score.max, score.mean, score.windows) == (0.0, 0.0, 0)
+
+
+def test_model_is_package_data():
+    """`pip install .` must install the model next to the code: pyproject's
+    [tool.setuptools.package-data] has to name it (setuptools copies only .py otherwise)."""
+    import fnmatch
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[3]
+    pyproject = tomllib.loads((root / "pyproject.toml").read_text())
+    patterns = pyproject["tool"]["setuptools"].get("package-data", {}).get("transforms.toxicity")
+    assert patterns, 'pyproject.toml needs [tool.setuptools.package-data] "transforms.toxicity"'
+    relative = os.path.relpath(MODEL_FILE, root / "transforms" / "toxicity")
+    assert any(fnmatch.fnmatch(relative, p) for p in patterns), (relative, patterns)
