@@ -1,0 +1,173 @@
+"""PII: region analysis equals whole-text presidio, recall on presidio-synth, redaction, stage."""
+
+import gzip
+import json
+import socket
+
+import apache_beam as beam
+import pytest
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that
+
+from schemas.document import Document, Rejected
+from tests.conftest import FIXTURES
+from transforms.pii import PiiConfig, PiiSpan, Scrubber, redact, resolve_overlaps, scrub_text
+from transforms.pii.engine import DEFAULT_ENTITIES, analyze_whole, build_analyzer
+from transforms.pii.screen import RegionAnalyzer
+from transforms.pii.stage import PiiRedaction
+
+SYNTH = FIXTURES / "pii" / "presidio-synth-1000.json"
+
+
+def _synth():
+    return json.loads(SYNTH.read_text())
+
+
+def _web_texts():
+    texts = []
+    for f in sorted((FIXTURES / "web-jsonl").glob("*.gz")):
+        texts += [json.loads(line)["text"] for line in gzip.open(f, "rt") if line.strip()]
+    return texts
+
+
+@pytest.fixture(scope="module")
+def analyzer():
+    return build_analyzer()
+
+
+def _key(results):
+    return [(r.start, r.end, r.entity_type, round(r.score, 9)) for r in results]
+
+
+@pytest.mark.parametrize("min_score", [0.0, 0.4])
+def test_regions_give_the_same_results_as_the_whole_text(analyzer, min_score):
+    texts = [r["full_text"] for r in _synth()] + _web_texts()
+    texts.append((FIXTURES / "text" / "wikipedia-taylorswift.txt").read_text())
+    # Context words lines away, PII at the very start and end, CRLF, numbers everywhere.
+    texts += [
+        "555-0134",
+        "call\n\n\n\n\nme on 415 555 0134 or\nphone: (212) 555-0199 x12\r\nend",
+        "My card is 4111 1111 1111 1111.\nIn 1640 and 2019-2020, prices rose 12.5%.\nIP ::1",
+        "a b c d e f g h i j k l m n o p\n" * 3 + "credit card 4012888888881881\n",
+    ]
+    fast = RegionAnalyzer(analyzer, DEFAULT_ENTITIES, min_score).analyze_batch(texts)
+    for text, got in zip(texts, fast, strict=True):
+        assert _key(got) == _key(analyze_whole(analyzer, text, min_score=min_score)), text[:200]
+
+
+def test_most_web_text_never_reaches_presidio(analyzer):
+    region = RegionAnalyzer(analyzer, DEFAULT_ENTITIES, 0.4)
+    texts = _web_texts()
+    covered = sum(e - s for t in texts for s, e in region.regions(t))
+    assert covered < 0.05 * sum(len(t) for t in texts)
+
+
+TYPES = ("CREDIT_CARD", "EMAIL_ADDRESS", "IBAN_CODE", "IP_ADDRESS", "PHONE_NUMBER", "US_SSN")
+
+
+def test_recall_on_presidio_synth_is_at_least_095_per_type():
+    scrubber = Scrubber()
+    rows = _synth()
+    found = {t: 0 for t in TYPES}
+    total = {t: 0 for t in TYPES}
+    for row, spans in zip(rows, scrubber.spans_batch([r["full_text"] for r in rows]), strict=True):
+        for gold in row["spans"]:
+            t = gold["entity_type"]
+            if t in total:
+                total[t] += 1
+                found[t] += any(
+                    s.start < gold["end_position"] and gold["start_position"] < s.end for s in spans
+                )
+    for t in TYPES:
+        assert found[t] / total[t] >= 0.95, (t, found[t], total[t])
+
+
+def test_numbers_dates_and_prices_are_not_phone_numbers():
+    texts = [
+        "The company was founded in 1998 and sold in 2019-2020 for $1,299,000.",
+        "Prices: 12.99, 1 299.50 and 4 500 000 units; see pages 123-456.",
+        "Call us between 9:30 and 17:00 on 2024-05-01 or 01.05.2024.",
+        "Our office is at 17031 2202 Rissik St.",
+        "Version 3.10.12 released 2023/10/02; build 20231002 1530.",
+        "The population was 8 336 817 in the 2020 census.",
+    ]
+    for text in texts:
+        _, spans = scrub_text(text)
+        assert [s for s in spans if s.entity_type == "PHONE_NUMBER"] == [], text
+
+
+def test_web_fixtures_have_no_phone_numbers_but_real_ones():
+    scrubber = Scrubber()
+    texts = _web_texts()
+    phones = {
+        t[s.start : s.end]
+        for t, spans in zip(texts, scrubber.spans_batch(texts), strict=True)
+        for s in spans
+        if s.entity_type == "PHONE_NUMBER"
+    }
+    assert phones <= {"888-459-0005"}  # a real support line in one C4 page
+
+
+def test_scrub_text_follows_the_contract():
+    text = "Mail jane.doe@example.com or call 415-555-0134. Card 4111 1111 1111 1111."
+    redacted, spans = scrub_text(text)
+    assert redacted == "Mail <EMAIL_ADDRESS> or call <PHONE_NUMBER>. Card <CREDIT_CARD>."
+    assert [text[s.start : s.end] for s in spans] == [
+        "jane.doe@example.com",
+        "415-555-0134",
+        "4111 1111 1111 1111",
+    ]
+    assert scrub_text("Nothing to see here, 2024.") == ("Nothing to see here, 2024.", [])
+
+
+def test_no_network_is_touched(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("network access")
+
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    scrubber = Scrubber(PiiConfig(min_score=0.0))
+    assert scrubber.scrub("write to someone@mail.example.co.uk today")[1]
+
+
+def test_redaction_modes():
+    text = "a x@y.com b"
+    spans = [PiiSpan(2, 9, "EMAIL_ADDRESS", 1.0)]
+    assert redact(text, spans, PiiConfig()) == "a <EMAIL_ADDRESS> b"
+    assert redact(text, spans, PiiConfig(mode="mask")) == "a ******* b"
+    hashed = redact(text, spans, PiiConfig(mode="hash", hash_salt="s1"))
+    assert hashed.startswith("a <EMAIL_ADDRESS:") and "x@y" not in hashed
+    assert hashed == redact(text, spans, PiiConfig(mode="hash", hash_salt="s1"))
+    assert hashed != redact(text, spans, PiiConfig(mode="hash", hash_salt="s2"))
+    with pytest.raises(ValueError, match="hash_salt"):
+        PiiConfig(mode="hash")
+    with pytest.raises(ValueError, match="mode"):
+        PiiConfig.from_dict({"mode": "blur"})
+
+
+def test_overlapping_results_keep_the_best():
+    class R:
+        def __init__(self, start, end, entity_type, score):
+            self.start, self.end, self.entity_type, self.score = start, end, entity_type, score
+
+    spans = resolve_overlaps([R(0, 16, "PHONE_NUMBER", 0.4), R(0, 16, "CREDIT_CARD", 1.0)])
+    assert spans == [PiiSpan(0, 16, "CREDIT_CARD", 1.0)]
+
+
+def test_pii_stage_redacts_counts_and_drops():
+    docs = [
+        Document("a", "write to jane@example.com or bob@example.org", "web", "f"),
+        Document("b", "no contact details in 2024", "web", "f"),
+        Document("c", " ".join(f"u{i}@example.com" for i in range(5)), "web", "f"),
+    ]
+
+    def check(out):
+        by_id = {(o.doc.id if isinstance(o, Rejected) else o.id): o for o in out}
+        assert by_id["a"].text == "write to <EMAIL_ADDRESS> or <EMAIL_ADDRESS>"
+        assert by_id["a"].scores["pii.EMAIL_ADDRESS"] == 2.0
+        assert by_id["b"].text == docs[1].text and by_id["b"].scores["pii.hits"] == 0.0
+        assert isinstance(by_id["c"], Rejected) and by_id["c"].reason == "pii"
+
+    with TestPipeline() as p:
+        out = p | beam.Create(docs) | PiiRedaction(PiiConfig(max_hits=3))
+        assert_that(out, check)

@@ -1,0 +1,151 @@
+"""PII redaction: presidio pattern recognizers, a screen so only candidate lines reach them.
+
+Beam-free core: `scrub_text(text) -> (redacted_text, spans)` and `Scrubber`; the Beam stage is
+`PiiRedaction` (stage.py). Settings live under `stages: {pii: {...}}` (`PiiConfig`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+
+from transforms.pii.engine import DEFAULT_ENTITIES, build_analyzer
+from transforms.settings import config_from_dict
+
+STAGE = "pii"
+DROP_PII = "pii"
+MODES = ("placeholder", "mask", "hash")
+
+
+@dataclasses.dataclass(frozen=True)
+class PiiConfig:
+    """Settings of the PII stage.
+
+    entities: presidio entity types to redact (defaults: card, e-mail, IBAN, IP, phone, US
+        SSN; any other type presidio finds without NER is analyzed on the whole text; PERSON
+        and LOCATION need `spacy_model`).
+    min_score: presidio's score threshold. 0.4 keeps presidio's medium patterns (phone 0.4,
+        e-mail 0.5, SSN 0.5) and anything a context word lifted; weak patterns (score < 0.4,
+        e.g. a bare 9-digit number as SSN, or our context-only card and phone patterns) count
+        only with a context word.
+    mode: "placeholder" (`<EMAIL_ADDRESS>`), "mask" (`mask_char` per character) or "hash"
+        (`<EMAIL_ADDRESS:3f2a...>`, a salted BLAKE2b of the value, so equal values stay equal
+        across documents without being recoverable; needs `hash_salt`).
+    max_hits: documents with more PII spans are dropped with reason `pii` (a page listing
+        dozens of contacts is a directory, not prose); None keeps every document.
+    spacy_model: an installed spaCy model for NER entities; None uses spacy.blank("en").
+    batch_size: documents analyzed together (their regions are tokenized in one spaCy pipe).
+    """
+
+    entities: tuple[str, ...] = DEFAULT_ENTITIES
+    min_score: float = 0.4
+    mode: str = "placeholder"
+    mask_char: str = "*"
+    hash_salt: str | None = None
+    max_hits: int | None = 50
+    spacy_model: str | None = None
+    batch_size: int = 64
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise ValueError(
+                f"stages.pii.mode must be one of {', '.join(MODES)}, not {self.mode!r}"
+            )
+        if self.mode == "hash" and not self.hash_salt:
+            raise ValueError("stages.pii.mode hash needs stages.pii.hash_salt")
+        if len(self.mask_char) != 1:
+            raise ValueError("stages.pii.mask_char must be one character")
+
+    @classmethod
+    def from_dict(cls, mapping) -> PiiConfig:
+        return config_from_dict(cls, mapping, f"stages.{STAGE}")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PiiSpan:
+    """One redacted span: offsets in the input text, presidio's entity type and score."""
+
+    start: int
+    end: int
+    entity_type: str
+    score: float
+
+
+def resolve_overlaps(results) -> list[PiiSpan]:
+    """Non-overlapping spans from presidio results, sorted by start.
+
+    presidio reports overlapping results of different types (a card number is also a valid
+    phone number); the highest score wins, then the longer span, then the earlier one.
+    """
+    ranked = sorted(results, key=lambda r: (-r.score, -(r.end - r.start), r.start, r.entity_type))
+    chosen: list[PiiSpan] = []
+    for r in ranked:
+        if all(r.end <= c.start or c.end <= r.start for c in chosen):
+            chosen.append(PiiSpan(r.start, r.end, r.entity_type, r.score))
+    return sorted(chosen, key=lambda s: s.start)
+
+
+def redact(text: str, spans: list[PiiSpan], config: PiiConfig) -> str:
+    """`text` with each span replaced as `config.mode` says."""
+    out, last = [], 0
+    for s in spans:
+        out.append(text[last : s.start])
+        value = text[s.start : s.end]
+        if config.mode == "mask":
+            out.append(config.mask_char * len(value))
+        elif config.mode == "hash":
+            digest = hashlib.blake2b(
+                value.encode("utf-8", "surrogatepass"),
+                key=config.hash_salt.encode("utf-8")[:64],
+                digest_size=8,
+            ).hexdigest()
+            out.append(f"<{s.entity_type}:{digest}>")
+        else:
+            out.append(f"<{s.entity_type}>")
+        last = s.end
+    out.append(text[last:])
+    return "".join(out)
+
+
+class Scrubber:
+    """Finds and redacts PII. Loads presidio on construction (about a second)."""
+
+    def __init__(self, config: PiiConfig | None = None):
+        from transforms.pii.screen import RegionAnalyzer
+
+        self.config = config or PiiConfig()
+        analyzer = build_analyzer(self.config.entities, self.config.spacy_model)
+        self.analyzer = RegionAnalyzer(analyzer, self.config.entities, self.config.min_score)
+
+    def spans_batch(self, texts: list[str]) -> list[list[PiiSpan]]:
+        return [resolve_overlaps(r) for r in self.analyzer.analyze_batch(texts)]
+
+    def scrub_batch(self, texts: list[str]) -> list[tuple[str, list[PiiSpan]]]:
+        """(redacted text, spans) per text."""
+        return [
+            (redact(t, spans, self.config), spans)
+            for t, spans in zip(texts, self.spans_batch(texts), strict=True)
+        ]
+
+    def scrub(self, text: str) -> tuple[str, list[PiiSpan]]:
+        return self.scrub_batch([text])[0]
+
+
+@functools.cache
+def _default_scrubber() -> Scrubber:
+    return Scrubber()
+
+
+def scrub_text(text: str) -> tuple[str, list[PiiSpan]]:
+    """(redacted text, spans) with the default settings; each span has `start`, `end`
+    (offsets in `text`), `entity_type` and `score`."""
+    return _default_scrubber().scrub(text)
+
+
+def __getattr__(name):  # the Beam stage imports apache_beam; load it only when asked for
+    if name == "PiiRedaction":
+        from transforms.pii.stage import PiiRedaction
+
+        return PiiRedaction
+    raise AttributeError(name)

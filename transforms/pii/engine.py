@@ -1,0 +1,172 @@
+"""The presidio analyzer the PII stage uses: pattern recognizers on a blank spaCy pipeline.
+
+Beam-free. `build_analyzer(entities, spacy_model=None)` returns a presidio `AnalyzerEngine`
+whose registry holds exactly the recognizers for `entities`; the fast path
+(`transforms.pii.screen`) and the whole-document reference both use it, so "the same
+recognizers" is one object, not a convention.
+
+Nothing reaches the network: presidio's e-mail recognizer validates the domain with
+`tldextract`, whose default extractor downloads the public suffix list on first use; ours
+reads the snapshot bundled with tldextract instead.
+"""
+
+from __future__ import annotations
+
+import functools
+
+# Entity types found by regular expressions and checksums alone (no NER model needed), the
+# ones the stage redacts by default: they identify or reach a person directly.
+DEFAULT_ENTITIES = (
+    "CREDIT_CARD",
+    "EMAIL_ADDRESS",
+    "IBAN_CODE",
+    "IP_ADDRESS",
+    "PHONE_NUMBER",
+    "US_SSN",
+)
+# Entities only a spaCy NER model finds; available when `spacy_model` names an installed
+# English model (pip install ".[ner]" plus the model package).
+NER_ENTITIES = ("PERSON", "LOCATION")
+LANGUAGE = "en"
+# spaCy lists "call" as a stop word, and presidio never takes a stop word as context, so
+# "call me on 555 0134" could not count. Our engine's stop words leave it out.
+CONTEXT_NOT_STOP_WORDS = frozenset({"call"})
+
+
+@functools.cache
+def offline_tld_extractor():
+    """A tldextract extractor that uses only the suffix list bundled with tldextract."""
+    import tldextract
+
+    return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None, fallback_to_snapshot=True)
+
+
+def _lemma(token) -> str:
+    """The word presidio's context enhancer compares with a recognizer's context words.
+
+    A blank pipeline has no lemmatizer (every `lemma_` is empty, which silently disables
+    context), so the lower-cased token stands in. Whitespace tokens get "" (punctuation to
+    presidio, so never a context word) and ":" becomes a space, because presidio splits
+    keywords on ":" and a split piece could make a stop word count as a keyword everywhere
+    in the document. With both rules, whether a token is a context keyword depends on the
+    token alone, which is what lets the fast path analyze regions (see screen.py).
+    """
+    if token.is_space:
+        return ""
+    lemma = token.lemma_ or token.lower_
+    return lemma.lower().replace(":", " ")
+
+
+def _nlp_engine_class():
+    from presidio_analyzer.nlp_engine import NlpArtifacts, SpacyNlpEngine
+    from spacy.lang.lex_attrs import is_punct
+
+    class BlankSpacyNlpEngine(SpacyNlpEngine):
+        """SpacyNlpEngine on `spacy.blank("en")` (or an installed model for NER).
+
+        Stop word and punctuation checks do not go through the spaCy vocabulary, which
+        would otherwise grow with every distinct word a long-running worker sees.
+        """
+
+        def __init__(self, model_name: str | None = None):
+            super().__init__(models=[{"lang_code": LANGUAGE, "model_name": model_name or "blank"}])
+            self._model_name = model_name
+
+        def load(self) -> None:
+            import spacy
+
+            nlp = spacy.load(self._model_name) if self._model_name else spacy.blank(LANGUAGE)
+            self.nlp = {LANGUAGE: nlp}
+            self._stop_words = frozenset(nlp.Defaults.stop_words) - CONTEXT_NOT_STOP_WORDS
+
+        def is_stopword(self, word: str, language: str) -> bool:
+            return word.lower() in self._stop_words
+
+        def is_punct(self, word: str, language: str) -> bool:
+            return is_punct(word)
+
+        def _doc_to_nlp_artifact(self, doc, language):
+            entities = self._get_entities(doc)
+            scores = self._get_scores_for_entities(doc)
+            entities, scores = self._get_updated_entities(entities, scores)
+            return NlpArtifacts(
+                entities=entities,
+                tokens=doc,
+                tokens_indices=[t.idx for t in doc],
+                lemmas=[_lemma(t) for t in doc],
+                nlp_engine=self,
+                language=language,
+                scores=scores,
+            )
+
+    return BlankSpacyNlpEngine
+
+
+def is_context_keyword(lemma: str, stop_words: frozenset) -> bool:
+    """Whether presidio's `NlpArtifacts.set_keywords` keeps `lemma` (see `_lemma`)."""
+    from spacy.lang.lex_attrs import is_punct
+
+    return not (lemma.lower() in stop_words or is_punct(lemma) or lemma in ("-PRON-", "be"))
+
+
+def presidio_recognizers(entities, spacy_model: str | None = None) -> list:
+    """Recognizer instances for `entities`: presidio's own, the offline e-mail recognizer,
+    and the added recognizers of `transforms.pii.recognizers`."""
+    from presidio_analyzer import RecognizerRegistry
+    from presidio_analyzer.predefined_recognizers import EmailRecognizer, SpacyRecognizer
+
+    from transforms.pii.recognizers import extra_recognizers
+
+    class OfflineEmailRecognizer(EmailRecognizer):
+        """presidio's e-mail recognizer, validating domains against the bundled suffix list."""
+
+        def validate_result(self, pattern_text: str):
+            return offline_tld_extractor()(pattern_text).fqdn != ""
+
+    registry = RecognizerRegistry(supported_languages=[LANGUAGE])
+    registry.load_predefined_recognizers(languages=[LANGUAGE])
+    wanted = set(entities)
+    chosen = []
+    for recognizer in registry.recognizers:
+        if isinstance(recognizer, SpacyRecognizer):
+            continue
+        if not wanted.intersection(recognizer.supported_entities):
+            continue
+        if isinstance(recognizer, EmailRecognizer):
+            recognizer = OfflineEmailRecognizer(context=recognizer.context)
+        chosen.append(recognizer)
+    chosen.extend(r for r in extra_recognizers() if wanted.intersection(r.supported_entities))
+    ner = wanted.intersection(NER_ENTITIES)
+    if ner:
+        if not spacy_model:
+            raise ValueError(f"entities {sorted(ner)} need an English spaCy model (spacy_model)")
+        chosen.append(SpacyRecognizer(supported_entities=sorted(ner)))
+    supported = {e for r in chosen for e in r.supported_entities}
+    missing = sorted(wanted - supported)
+    if missing:
+        raise ValueError(f"no presidio recognizer without NER finds {', '.join(missing)}")
+    return chosen
+
+
+def build_analyzer(entities=DEFAULT_ENTITIES, spacy_model: str | None = None):
+    """A loaded `AnalyzerEngine` with exactly the recognizers for `entities`.
+
+    `spacy_model` names an installed spaCy model (e.g. "en_core_web_sm") for NER entities;
+    None uses `spacy.blank("en")`. Loading takes about a second: do it once per worker.
+    """
+    from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
+
+    nlp_engine = _nlp_engine_class()(spacy_model)
+    nlp_engine.load()
+    registry = RecognizerRegistry(
+        recognizers=presidio_recognizers(entities, spacy_model), supported_languages=[LANGUAGE]
+    )
+    return AnalyzerEngine(registry=registry, nlp_engine=nlp_engine, supported_languages=[LANGUAGE])
+
+
+def analyze_whole(analyzer, text: str, entities=DEFAULT_ENTITIES, min_score: float = 0.0) -> list:
+    """The reference: presidio on the whole text, results sorted by (start, end, type)."""
+    results = analyzer.analyze(
+        text=text, language=LANGUAGE, entities=list(entities), score_threshold=min_score
+    )
+    return sorted(results, key=lambda r: (r.start, r.end, r.entity_type))

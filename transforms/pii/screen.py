@@ -1,0 +1,252 @@
+"""Fast path: only the lines that could hold PII reach presidio, with identical results.
+
+Beam-free. `RegionAnalyzer(analyzer, entities).analyze(text)` returns exactly the results of
+`analyzer.analyze(text, ...)` on the whole text (same spans, types and scores), but presidio
+only sees a few candidate regions. Why the results cannot differ:
+
+1. A trigger per entity type (`TRIGGERS`, `_phone_possible`) is a necessary condition:
+   every match of every recognizer of that type contains a trigger match. E-mails contain
+   "@"; IPv4 addresses digit "." 1-3 digits "." digit; IPv6 ones "::" or six "hex:" groups;
+   IBANs two letters then two digits; SSNs 3 digits, an optional separator, 2 digits; card
+   numbers 12 digits (presidio's >= 13, ours >= 12) split by at most one space or hyphen.
+   A phone number's digits form a chain split by at most 4 of libphonenumber's punctuation
+   characters (its candidate pattern; our own patterns split groups by at most 3 of them),
+   at least `phone_min_digits()` long (the shortest possible length in the regions'
+   metadata; an international number adds its country code). A chain of 4-5 digits can
+   only hold a number whose digits libphonenumber validates on their own, and those few
+   strings are listed in shortphones.py.
+2. No recognizer's match contains a newline (the patterns allow spaces, hyphens, dots and
+   tabs, never "\\n"; libphonenumber's candidate pattern neither), so every match lies inside
+   one line, and that line contains a trigger. Lines without a trigger hold no result.
+3. A region is a run of whole lines plus the newline on each side, so every character any
+   pattern looks at around a match (\\b, look-behind, libphonenumber's check of the character
+   before and after) is the same as in the whole text, and the leftmost-first scan of a
+   pattern restarts identically at each line (no match crosses the newline before it).
+   spaCy's tokenizer splits at whitespace first, so the non-space tokens of a region are the
+   whole text's tokens.
+4. Context: presidio raises a result's score if a recognizer's context word is among the
+   `context_prefix_count` + 1 keyword lemmas found walking back from the result's first token.
+   With our NLP engine (engine.py) a token is a keyword or not by itself, so the walk is the
+   same whenever the region holds that many keyword tokens before the candidate line, or
+   starts at the start of the text. Regions are extended line by line back until it does.
+5. Before building a region, each candidate line is run through the recognizers of the
+   entity types triggered in it (plain recognizer calls, no tokenizing): context and
+   thresholds only change the scores of what recognizers find, so a line where none finds
+   anything holds no result, and only the rare lines that do are analyzed with context.
+6. Overlap removal compares results of one entity type that overlap, which only happens
+   within one line, and the score threshold is per result.
+
+Entity types without a trigger (e.g. NER entities) are analyzed on the whole text.
+
+One known limit: libphonenumber gives up on a text after 65,535 rejected candidates; on a
+whole text with more digit runs than that, presidio misses later numbers that a region,
+with its fresh budget, finds.
+"""
+
+from __future__ import annotations
+
+import bisect
+import functools
+import re
+import unicodedata
+
+from transforms.pii.engine import LANGUAGE, _lemma, is_context_keyword
+from transforms.pii.shortphones import SHORT_LENGTHS, short_valid_numbers
+
+
+def _phone_punctuation() -> str:
+    from phonenumbers import phonenumberutil
+
+    return phonenumberutil._VALID_PUNCTUATION
+
+
+def phone_min_digits() -> int:
+    """Fewest digits a phone number presidio or our recognizer finds can have.
+
+    libphonenumber accepts a number as valid only if its national significant number has one
+    of the lengths in the region's metadata; presidio's PhoneRecognizer matches with its
+    default regions, and an international number adds its country code's digits.
+    """
+    import phonenumbers
+    from phonenumbers import PhoneMetadata
+    from presidio_analyzer.predefined_recognizers import PhoneRecognizer
+
+    def shortest(md):
+        lengths = [n for n in md.general_desc.possible_length if n > 0]
+        return min(lengths) if lengths else 1
+
+    national = min(
+        shortest(PhoneMetadata.metadata_for_region(r))
+        for r in PhoneRecognizer.DEFAULT_SUPPORTED_REGIONS
+    )
+    metadata = [PhoneMetadata.metadata_for_region(r) for r in phonenumbers.SUPPORTED_REGIONS]
+    metadata += [
+        PhoneMetadata.metadata_for_nongeo_region(c)
+        for c in phonenumbers.COUNTRY_CODES_FOR_NON_GEO_REGIONS
+    ]
+    international = min(len(str(md.country_code)) + shortest(md) for md in metadata)
+    # Our ContextPhoneRecognizer needs 7 digits before any extension.
+    return min(national, international, 7)
+
+
+# Regular-expression triggers; PHONE_NUMBER is checked by `_phone_lines` instead.
+TRIGGERS = {
+    "EMAIL_ADDRESS": r"@",
+    # IPv4: d.d{1,3}.d; IPv6: "::" or at least six "hex:" groups (the full 8-group form and
+    # the IPv4-embedded form); letters and digits stand in for hex (IGNORECASE folding).
+    "IP_ADDRESS": r"::|\d\.\d{1,3}\.\d|(?:[^\W_]{1,4}:){6}",
+    "IBAN_CODE": r"[^\W\d_]{2}\d{2}",
+    "US_SSN": r"\d{3}[- .]?\d{2}",
+    "CREDIT_CARD": r"\d(?:[ -]?\d){11}",
+}
+SCREENED = (*TRIGGERS, "PHONE_NUMBER")
+
+
+@functools.cache
+def _phone_chain():
+    """Digit chains: digits split by at most 4 of libphonenumber's punctuation characters
+    (its candidate pattern), at least `phone_min_digits()` digits long."""
+    punct = re.escape(_phone_punctuation())
+    k = phone_min_digits()
+    return re.compile(rf"\d(?:[{punct}]{{0,4}}\d){{{k - 1},}}"), k
+
+
+def _phone_possible(chain: str, k: int, short: frozenset | None) -> bool:
+    """Whether a digit chain can hold a phone number: 6+ digits always; 4-5 digits only if
+    some run of its digits is a short number libphonenumber accepts (shortphones.py)."""
+    digits = "".join(str(unicodedata.digit(c)) for c in chain if c.isdigit())
+    if len(digits) > max(SHORT_LENGTHS) or short is None:
+        return len(digits) >= k
+    return any(
+        digits[i : i + n] in short for n in SHORT_LENGTHS for i in range(len(digits) - n + 1)
+    )
+
+
+class RegionAnalyzer:
+    """presidio on candidate regions only; results equal to `analyzer.analyze(text)`.
+
+    `analyzer` comes from `engine.build_analyzer`, `entities` are the types to find,
+    `min_score` is passed to presidio as `score_threshold`.
+    """
+
+    def __init__(self, analyzer, entities, min_score: float = 0.0):
+        self.analyzer = analyzer
+        self.entities = list(entities)
+        self.min_score = min_score
+        screened = [e for e in self.entities if e in SCREENED]
+        self.whole_text_entities = [e for e in self.entities if e not in SCREENED]
+        self.screened_entities = screened
+        self.phone = "PHONE_NUMBER" in screened
+        self._short = short_valid_numbers() if self.phone else None
+        self._triggers = [(e, re.compile(TRIGGERS[e])) for e in screened if e in TRIGGERS]
+        self._recognizers = analyzer.registry.get_recognizers(language=LANGUAGE, entities=screened)
+        nlp_engine = analyzer.nlp_engine
+        self._tokenizer = nlp_engine.get_nlp(LANGUAGE).tokenizer
+        self._stop_words = nlp_engine._stop_words
+        enhancer = analyzer.context_aware_enhancer
+        self.context_words_needed = enhancer.context_prefix_count + 1
+
+    def candidate_lines(self, text: str, starts: list[int]) -> dict[int, set[str]]:
+        """Line index -> the screened entity types whose trigger occurs in that line."""
+        found: dict[int, set[str]] = {}
+        for entity, rx in self._triggers:
+            for m in rx.finditer(text):
+                found.setdefault(bisect.bisect_right(starts, m.start()) - 1, set()).add(entity)
+        if self.phone:
+            chain, k = _phone_chain()
+            for m in chain.finditer(text):
+                if _phone_possible(m.group(), k, self._short):
+                    line = bisect.bisect_right(starts, m.start()) - 1
+                    found.setdefault(line, set()).add("PHONE_NUMBER")
+        return found
+
+    def _has_raw_results(self, line_text: str, entities: set[str]) -> bool:
+        """Whether any recognizer of `entities` matches in this line (before context and
+        thresholds, which only change scores). Recognizers that might need NLP artifacts
+        are assumed to match."""
+        from presidio_analyzer import PatternRecognizer
+        from presidio_analyzer.predefined_recognizers import PhoneRecognizer
+
+        for recognizer in self._recognizers:
+            wanted = [e for e in recognizer.supported_entities if e in entities]
+            if not wanted:
+                continue
+            if not isinstance(recognizer, PatternRecognizer | PhoneRecognizer):
+                return True
+            if recognizer.analyze(text=line_text, entities=wanted, nlp_artifacts=None):
+                return True
+        return False
+
+    def regions(self, text: str) -> list[tuple[int, int]]:
+        """(start, end) character ranges to analyze: whole lines with their newlines."""
+        starts = [0] + [m.end() for m in re.finditer("\n", text)]
+
+        def bounds(first, last):
+            start = max(starts[first] - 1, 0)
+            end = starts[last + 1] if last + 1 < len(starts) else len(text)
+            return start, end
+
+        lines = []
+        for line, entities in sorted(self.candidate_lines(text, starts).items()):
+            start, end = bounds(line, line)
+            if self._has_raw_results(text[start:end], entities):
+                lines.append(line)
+        regions: list[list[int]] = []
+        for line in lines:
+            first, found = line, 0
+            while first > 0 and found < self.context_words_needed:
+                if regions and first - 1 <= regions[-1][1]:
+                    break
+                first -= 1
+                found += self._keywords(text, starts, first)
+            if regions and first <= regions[-1][1] + 1:
+                regions[-1][1] = line
+            else:
+                regions.append([first, line])
+        return [bounds(first, last) for first, last in regions]
+
+    def _keywords(self, text: str, starts: list[int], line: int) -> int:
+        end = starts[line + 1] if line + 1 < len(starts) else len(text)
+        return sum(
+            is_context_keyword(_lemma(t), self._stop_words)
+            for t in self._tokenizer(text[starts[line] : end])
+        )
+
+    def analyze(self, text: str) -> list:
+        """Results sorted by (start, end, entity_type), offsets in `text`."""
+        return self.analyze_batch([text])[0]
+
+    def analyze_batch(self, texts: list[str]) -> list[list]:
+        """`analyze` for many texts; the regions of all texts are tokenized in one spaCy pipe."""
+        jobs = []  # (text index, offset, region text)
+        for i, text in enumerate(texts):
+            for start, end in self.regions(text):
+                jobs.append((i, start, text[start:end]))
+        out: list[list] = [[] for _ in texts]
+        nlp_engine = self.analyzer.nlp_engine
+        if jobs:
+            artifacts = nlp_engine.process_batch([j[2] for j in jobs], LANGUAGE, batch_size=64)
+            for (i, offset, region), (_, nlp_artifacts) in zip(jobs, artifacts, strict=True):
+                for r in self.analyzer.analyze(
+                    text=region,
+                    language=LANGUAGE,
+                    entities=self.screened_entities,
+                    nlp_artifacts=nlp_artifacts,
+                    score_threshold=self.min_score,
+                ):
+                    r.start += offset
+                    r.end += offset
+                    out[i].append(r)
+        if self.whole_text_entities:
+            for i, text in enumerate(texts):
+                out[i].extend(
+                    self.analyzer.analyze(
+                        text=text,
+                        language=LANGUAGE,
+                        entities=self.whole_text_entities,
+                        score_threshold=self.min_score,
+                    )
+                )
+        for results in out:
+            results.sort(key=lambda r: (r.start, r.end, r.entity_type))
+        return out
