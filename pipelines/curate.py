@@ -30,6 +30,11 @@ from tokenizer.train import EOS_TOKEN, PAD_TOKEN, TrainTokenizer
 from transforms import exact_dedup, normalize, quality
 from transforms.accounting import CountOutcomes
 from transforms.common import split_by_type
+from transforms.near_dedup import STAGE as NEAR_DEDUP_STAGE
+from transforms.near_dedup import NearDedup, NearDedupConfig
+from transforms.pii import STAGE as PII_STAGE
+from transforms.pii import PiiConfig
+from transforms.pii.stage import PiiRedaction
 from transforms.quality import LanguageConfig, LanguageFilter, QualityConfig, QualityFilter
 from transforms.readers import READ_STAGE, ReaderConfig, ReadInputs
 from transforms.tokenize import TokenizeAndWrite
@@ -46,7 +51,9 @@ CONFIGURABLE_STAGES = {
     READ_STAGE: ReaderConfig.from_dict,
     quality.LANG_STAGE: LanguageConfig.from_dict,
     quality.QUALITY_STAGE: QualityConfig.from_dict,
+    NEAR_DEDUP_STAGE: NearDedupConfig.from_dict,
     TOXICITY_STAGE: ToxicityConfig.from_dict,
+    PII_STAGE: PiiConfig.from_dict,
 }
 # Stages that need to know which sources are code; the value comes from --code_sources.
 _CODE_AWARE = (quality.LANG_STAGE, quality.QUALITY_STAGE, TOXICITY_STAGE)
@@ -79,7 +86,9 @@ def document_stages(config: CurateConfig, configs: dict) -> list[tuple[str, str,
         ("LanguageId", quality.LANG_STAGE, LanguageFilter(configs[quality.LANG_STAGE])),
         ("Quality", quality.QUALITY_STAGE, QualityFilter(configs[quality.QUALITY_STAGE])),
         ("ExactDedup", exact_dedup.STAGE, exact_dedup.ExactDedup()),
+        ("NearDedup", NEAR_DEDUP_STAGE, NearDedup(configs[NEAR_DEDUP_STAGE])),
         ("Toxicity", TOXICITY_STAGE, ToxicityFilter(configs[TOXICITY_STAGE])),
+        ("Pii", PII_STAGE, PiiRedaction(configs[PII_STAGE])),
     ]
 
 

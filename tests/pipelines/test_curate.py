@@ -202,7 +202,9 @@ def test_no_arguments_runs_the_demo(tmp_path):
         "lang",
         "quality",
         "exact_dedup",
+        "near_dedup",
         "toxicity",
+        "pii",
     ]
     # Filtering leaves documents from every source.
     assert {e["source"] for e in manifest["inputs"] if e["kept"]} == {"web", "books", "code"}
