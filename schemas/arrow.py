@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 import numpy as np
 import pyarrow as pa
@@ -110,3 +111,48 @@ def table_to_parquet_bytes(table: pa.Table, row_group_size: int | None = None) -
         row_group_size=row_group_size,
     )
     return sink.getvalue()
+
+
+# Near-dedup: one row per input document of a dedup run (`kept` marks the survivor of its
+# cluster; `cluster_id` is the survivor's id, or an earlier run's survivor's id).
+CLUSTERS_SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("cluster_id", pa.string(), nullable=False),
+        pa.field("kept", pa.bool_(), nullable=False),
+    ]
+)
+
+# Near-dedup history: one row per survivor, its LSH band hashes and MinHash signature. The
+# MinHash/LSH parameters the rows were made with are in the schema metadata (`near_dedup`).
+NEAR_DEDUP_INDEX_SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("source_file", pa.string(), nullable=False),
+        pa.field("band_hashes", pa.list_(pa.uint64()), nullable=False),
+        pa.field("signature", pa.list_(pa.uint32()), nullable=False),
+    ]
+)
+
+
+def clusters_to_table(rows: list[tuple[str, str, bool]]) -> pa.Table:
+    """(id, cluster_id, kept) tuples -> a table with CLUSTERS_SCHEMA."""
+    ids, clusters, kept = (list(c) for c in zip(*rows, strict=True)) if rows else ([], [], [])
+    return pa.table({"id": ids, "cluster_id": clusters, "kept": kept}, schema=CLUSTERS_SCHEMA)
+
+
+def near_dedup_index_to_table(
+    rows: list[tuple[str, str, list[int], np.ndarray]], params: dict
+) -> pa.Table:
+    """(id, source_file, band hashes, uint32 signature) tuples + the parameters -> a table with
+    NEAR_DEDUP_INDEX_SCHEMA and `near_dedup` metadata (JSON of `params`)."""
+    columns = {
+        "id": [r[0] for r in rows],
+        "source_file": [r[1] for r in rows],
+        "band_hashes": [list(r[2]) for r in rows],
+        "signature": [np.asarray(r[3], dtype=np.uint32) for r in rows],
+    }
+    schema = NEAR_DEDUP_INDEX_SCHEMA.with_metadata(
+        {"near_dedup": json.dumps(params, sort_keys=True)}
+    )
+    return pa.table(columns, schema=schema)

@@ -1,0 +1,31 @@
+"""Near-duplicate removal: MinHash LSH + connected components computed in Beam.
+
+Beam-free cores: `shingle` (word n-grams), `minhash` (vectorized signatures identical to
+datasketch), `lsh` (band choice, band hashes, bucket verification), `components`
+(large-star / small-star steps and their convergence check), `history` (cross-run index).
+The PTransforms are in `transform`.
+"""
+
+from transforms.near_dedup.config import NearDedupConfig
+from transforms.near_dedup.transform import (
+    DROP_NEAR_DUP,
+    STAGE,
+    Assignment,
+    ClusterDocs,
+    ConnectedComponents,
+    NearDedup,
+    WriteIndex,
+    survivor_rank,
+)
+
+__all__ = [
+    "DROP_NEAR_DUP",
+    "STAGE",
+    "Assignment",
+    "ClusterDocs",
+    "ConnectedComponents",
+    "NearDedup",
+    "NearDedupConfig",
+    "WriteIndex",
+    "survivor_rank",
+]

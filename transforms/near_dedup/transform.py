@@ -1,0 +1,259 @@
+"""The near-dedup PTransforms: MinHash LSH candidates, verified edges, connected components.
+
+    docs -> signatures + band hashes (vectorized batches)            "Signatures"
+         -> (band, rank) -> buckets of >= 2 members                   "Buckets"
+         -> + signatures of bucket members -> verified edges          "Edges"
+         -> connected components (unrolled large/small-star rounds)   "Components"
+         -> every document with its cluster id and whether it survives
+
+Nothing is ever grouped on one key for all documents or edges: buckets are keyed by band
+hash, component steps by node. A node is a document's survivor rank (see
+`survivor_rank`), so a component's minimum is its survivor and no extra step picks it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import apache_beam as beam
+
+from schemas.document import Document
+from transforms.common import CountingDoFn
+from transforms.near_dedup.components import (
+    large_star,
+    normalized,
+    small_star,
+    star_labels,
+)
+from transforms.near_dedup.config import NearDedupConfig, rank_nan
+from transforms.near_dedup.history import HISTORY_CLASS, index_bytes, matching_files, read_index
+from transforms.near_dedup.lsh import band_hashes, bucket_edges
+from transforms.near_dedup.minhash import MinHasher
+from transforms.write import WriteSharded
+
+STAGE = "near_dedup"
+DROP_NEAR_DUP = "near_dup"
+INDEX_TARGET_BYTES = 64 << 20
+
+
+@dataclass(slots=True)
+class Assignment:
+    """A document's clustering outcome: `cluster_id` is the id of its cluster's survivor
+    (its own id when it survives; an earlier run's document's id when that one won);
+    `signature` is little-endian uint32 bytes, `band_hashes` its LSH band hashes."""
+
+    doc: Document
+    cluster_id: str
+    kept: bool
+    signature: bytes
+    band_hashes: tuple[int, ...]
+
+
+def survivor_rank(doc: Document, score_key: str | None) -> tuple:
+    """Smaller wins: a document with a `score_key` score beats one without, a higher score
+    a lower one, then the smaller id, then the smaller source file. Earlier runs' documents
+    (class -1) beat all of these."""
+    if score_key is not None:
+        value = doc.scores.get(score_key)
+        if not rank_nan(value):
+            return (0, 0.0 - float(value), doc.id, doc.source_file)
+    return (1, 0.0, doc.id, doc.source_file)
+
+
+class _Signatures(beam.DoFn):
+    """Batches of Documents -> nodes (rank, doc, signature bytes, band hashes)."""
+
+    def __init__(self, config: NearDedupConfig):
+        self.config = config
+
+    def setup(self):
+        c = self.config
+        self._hasher = MinHasher(c.num_perm, c.seed, c.scheme, c.ngram)
+        self._bands = c.band_rows
+
+    def process(self, batch):
+        signatures = self._hasher.signatures([d.text for d in batch])
+        bands = band_hashes(signatures, *self._bands)
+        stored = signatures.astype("<u4")
+        for doc, signature, hashes in zip(batch, stored, bands, strict=True):
+            rank = survivor_rank(doc, self.config.survivor_score)
+            yield rank, doc, signature.tobytes(), tuple(int(h) for h in hashes)
+
+
+def _band_members(node):
+    rank, _, _, hashes = node
+    return [((band, h), rank) for band, h in enumerate(hashes)]
+
+
+def _bucket(ranks) -> list:
+    """A bucket's distinct ranks in order, or [] when it cannot yield an edge."""
+    ranks = sorted(set(ranks))
+    if len(ranks) < 2 or ranks[-1][0] == HISTORY_CLASS:
+        return []
+    return ranks
+
+
+def _star_edges(key, ranks):
+    ranks = _bucket(ranks)
+    return [(ranks[0], r) for r in ranks[1:] if r[0] != HISTORY_CLASS]
+
+
+def _candidates(key, ranks):
+    return [(rank, key) for rank in _bucket(ranks)]
+
+
+def _with_signature(rank, joined):
+    signatures = list(joined["signature"])
+    return [(key, (rank, signatures[0])) for key in joined["bucket"]] if signatures else []
+
+
+class ConnectedComponents(beam.PTransform):
+    """Edges (node, node) -> (node, component minimum) for every node on an edge.
+
+    `max_rounds` unrolled large-star + small-star rounds, then a node-local check that
+    the graph is a star forest; NotConverged fails the run otherwise (components.py).
+    """
+
+    def __init__(self, max_rounds: int):
+        super().__init__()
+        self.max_rounds = max_rounds
+
+    def expand(self, edges):
+        rounds = self.max_rounds
+        edges = edges | "Normalize" >> beam.Map(normalized)
+        for i in range(self.max_rounds):
+            edges = (
+                edges
+                | f"Round{i:02d}/BothWays" >> beam.FlatMap(lambda e: [e, (e[1], e[0])])
+                | f"Round{i:02d}/Neighbours" >> beam.GroupByKey()
+                | f"Round{i:02d}/LargeStar" >> beam.FlatMapTuple(large_star)
+                | f"Round{i:02d}/ByLarger" >> beam.Map(lambda e: (e[1], e[0]))
+                | f"Round{i:02d}/SmallerNeighbours" >> beam.GroupByKey()
+                | f"Round{i:02d}/SmallStar" >> beam.FlatMapTuple(small_star)
+            )
+        return (
+            edges
+            | "Check/BothWays" >> beam.FlatMap(lambda e: [e, (e[1], e[0])])
+            | "Check/Neighbours" >> beam.GroupByKey()
+            | "Check/Labels"
+            >> beam.FlatMapTuple(lambda node, nbrs: star_labels(node, nbrs, rounds))
+        )
+
+
+def _assign(rank, joined):
+    roots = list(joined["root"])
+    root = roots[0] if roots else rank
+    for _, doc, signature, hashes in joined["node"]:
+        yield Assignment(doc, root[2], root == rank, signature, hashes)
+
+
+class ClusterDocs(beam.PTransform):
+    """Documents -> one Assignment per document (see the module docstring)."""
+
+    def __init__(self, config: NearDedupConfig | None = None):
+        super().__init__()
+        self.config = config or NearDedupConfig()
+
+    def expand(self, docs):
+        c = self.config
+        nodes = (
+            docs
+            | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=c.batch_size)
+            | "Signatures" >> beam.ParDo(_Signatures(c))
+        )
+        every_node = nodes
+        if c.index_input:
+            params = c.index_params()
+            history = (
+                docs.pipeline
+                | "History/Patterns" >> beam.Create(sorted(c.index_input))
+                | "History/Files" >> beam.FlatMap(matching_files)
+                | "History/Spread" >> beam.Reshuffle()
+                | "History/Read" >> beam.FlatMap(read_index, params)
+            )
+            every_node = (nodes, history) | "WithHistory" >> beam.Flatten()
+        buckets = (
+            every_node
+            | "Buckets/Members" >> beam.FlatMap(_band_members)
+            | "Buckets/Group" >> beam.GroupByKey()
+        )
+        if c.verify:
+            candidates = buckets | "Buckets/Candidates" >> beam.FlatMapTuple(_candidates)
+            signatures = every_node | "Edges/Signatures" >> beam.Map(lambda n: (n[0], n[2]))
+            edges = (
+                {"signature": signatures, "bucket": candidates}
+                | "Edges/JoinSignatures" >> beam.CoGroupByKey()
+                | "Edges/ByBucket" >> beam.FlatMapTuple(_with_signature)
+                | "Edges/Group" >> beam.GroupByKey()
+                | "Edges/Verify"
+                >> beam.FlatMapTuple(
+                    lambda _, members: bucket_edges(members, c.threshold, c.max_bucket_compare)
+                )
+            )
+        else:
+            edges = buckets | "Edges/Stars" >> beam.FlatMapTuple(_star_edges)
+        roots = edges | "Components" >> ConnectedComponents(c.max_rounds)
+        keyed = nodes | "KeyByRank" >> beam.Map(lambda n: (n[0], n))
+        return (
+            {"node": keyed, "root": roots}
+            | "JoinRoots" >> beam.CoGroupByKey()
+            | "Assign" >> beam.FlatMapTuple(_assign)
+        )
+
+
+class WriteIndex(beam.PTransform):
+    """Assignments -> the survivors' index under `directory` (index-*.parquet); -> file
+    metadata. `_temporary/` is used next to `directory` (in its parent)."""
+
+    def __init__(self, directory: str, config: NearDedupConfig):
+        super().__init__()
+        self.directory, self.config = directory.rstrip("/"), config
+
+    def expand(self, assigned):
+        parent, name = self.directory.rsplit("/", 1)
+        params = self.config.index_params()
+
+        def serialize(items):
+            rows = [(a.doc.id, a.doc.source_file, a.band_hashes, a.signature) for a in items]
+            return index_bytes(rows, params), {}
+
+        return (
+            assigned
+            | "Survivors" >> beam.Filter(lambda a: a.kept)
+            | "Write"
+            >> WriteSharded(
+                parent or "/",
+                name,
+                "index",
+                "parquet",
+                key=lambda a: (a.doc.id, a.doc.source_file),
+                weight=lambda a: len(a.signature) + 8 * len(a.band_hashes) + len(a.doc.id) + 1,
+                serialize=serialize,
+                target=INDEX_TARGET_BYTES,
+            )
+        )
+
+
+class _Decide(CountingDoFn):
+    stage = STAGE
+
+    def process(self, assignment):
+        if assignment.kept:
+            yield self.keep(assignment.doc)
+        else:
+            yield self.reject(assignment.doc, DROP_NEAR_DUP)
+
+
+class NearDedup(beam.PTransform):
+    """Documents -> the survivor of every near-duplicate cluster as a Document, the rest as
+    Rejected(reason=near_dup). Writes the survivors' index when `index_output` is set."""
+
+    def __init__(self, config: NearDedupConfig | None = None):
+        super().__init__()
+        self.config = config or NearDedupConfig()
+
+    def expand(self, docs):
+        assigned = docs | "Cluster" >> ClusterDocs(self.config)
+        if self.config.index_output:
+            _ = assigned | "Index" >> WriteIndex(self.config.index_output, self.config)
+        return assigned | "Decide" >> beam.ParDo(_Decide())
