@@ -33,6 +33,9 @@ only sees a few candidate regions. Why the results cannot differ:
    entity types triggered in it (plain recognizer calls, no tokenizing): context and
    thresholds only change the scores of what recognizers find, so a line where none finds
    anything holds no result, and only the rare lines that do are analyzed with context.
+   libphonenumber, the costly one, runs only on the few words around each digit chain
+   (`_phone_window`). The region is then analyzed for the entity types matched in it only:
+   presidio's results of one type never depend on another type's.
 6. Overlap removal compares results of one entity type that overlap, which only happens
    within one line, and the score threshold is per result.
 
@@ -89,15 +92,18 @@ def phone_min_digits() -> int:
     return min(national, international, 7)
 
 
-# Regular-expression triggers; PHONE_NUMBER is checked by `_phone_lines` instead.
+# Regular-expression triggers, any one of which occurs in every match of the type;
+# PHONE_NUMBER is checked by `_phone_possible` instead. Each starts with a plain character
+# or class so that Python's regex engine can skip ahead quickly.
 TRIGGERS = {
-    "EMAIL_ADDRESS": r"@",
+    "EMAIL_ADDRESS": (r"@",),
     # IPv4: d.d{1,3}.d; IPv6: "::" or at least six "hex:" groups (the full 8-group form and
     # the IPv4-embedded form); letters and digits stand in for hex (IGNORECASE folding).
-    "IP_ADDRESS": r"::|\d\.\d{1,3}\.\d|(?:[^\W_]{1,4}:){6}",
-    "IBAN_CODE": r"[^\W\d_]{2}\d{2}",
-    "US_SSN": r"\d{3}[- .]?\d{2}",
-    "CREDIT_CARD": r"\d(?:[ -]?\d){11}",
+    "IP_ADDRESS": (r"::", r"\d\.\d{1,3}\.\d", r":(?<=[^\W_]:)(?:[^\W_]{1,4}:){5}"),
+    # Two letters, then two digits (presidio matches [A-Z] ignoring case).
+    "IBAN_CODE": (r"\d(?<=[^\W\d_]{2}\d)\d",),
+    "US_SSN": (r"\d{3}[- .]?\d{2}",),
+    "CREDIT_CARD": (r"\d(?:[ -]?\d){11}",),
 }
 SCREENED = (*TRIGGERS, "PHONE_NUMBER")
 
@@ -109,6 +115,29 @@ def _phone_chain():
     punct = re.escape(_phone_punctuation())
     k = phone_min_digits()
     return re.compile(rf"\d(?:[{punct}]{{0,4}}\d){{{k - 1},}}"), k
+
+
+# Characters libphonenumber's candidate pattern can never contain (it holds digits, phone
+# punctuation, "(", "[", "+", and extension labels such as "ext", "anexo", "int", matched
+# ignoring case): ASCII letters outside those labels, and the newline.
+_PHONE_SAFE = frozenset("bcdfghjklmpqruvwyzBCDFGHJKLMPQRUVWYZ\n")
+
+
+def _phone_window(text: str, start: int, end: int) -> tuple[int, int]:
+    """The span from the last safe character before a digit chain to the first one after it.
+
+    No libphonenumber candidate contains a safe character, so none crosses the window's
+    edges, its scan inside the window meets the same candidates as on the whole text, and
+    the characters it checks around a candidate (one before; a ":dd" time suffix after) are
+    inside the window too.
+    """
+    lo = start - 1
+    while lo >= 0 and text[lo] not in _PHONE_SAFE:
+        lo -= 1
+    hi = end
+    while hi < len(text) and text[hi] not in _PHONE_SAFE:
+        hi += 1
+    return max(lo, 0), min(hi + 1, len(text))
 
 
 def _phone_possible(chain: str, k: int, short: frozenset | None) -> bool:
@@ -138,47 +167,85 @@ class RegionAnalyzer:
         self.screened_entities = screened
         self.phone = "PHONE_NUMBER" in screened
         self._short = short_valid_numbers() if self.phone else None
-        self._triggers = [(e, re.compile(TRIGGERS[e])) for e in screened if e in TRIGGERS]
-        self._recognizers = analyzer.registry.get_recognizers(language=LANGUAGE, entities=screened)
+        self._triggers = [
+            (e, re.compile(p)) for e in screened if e in TRIGGERS for p in TRIGGERS[e]
+        ]
+        self._phone_cache: dict[str, bool] = {}
+        # libphonenumber last: a line another recognizer already matches needs no phone check.
+        self._recognizers = sorted(
+            analyzer.registry.get_recognizers(language=LANGUAGE, entities=screened),
+            key=lambda r: r.__class__.__name__ == "PhoneRecognizer",
+        )
         nlp_engine = analyzer.nlp_engine
         self._tokenizer = nlp_engine.get_nlp(LANGUAGE).tokenizer
         self._stop_words = nlp_engine._stop_words
         enhancer = analyzer.context_aware_enhancer
         self.context_words_needed = enhancer.context_prefix_count + 1
 
-    def candidate_lines(self, text: str, starts: list[int]) -> dict[int, set[str]]:
-        """Line index -> the screened entity types whose trigger occurs in that line."""
-        found: dict[int, set[str]] = {}
+    def candidate_lines(self, text: str, starts: list[int]) -> dict[int, dict[str, list]]:
+        """Line index -> {screened entity type whose trigger occurs in that line: for
+        PHONE_NUMBER the (start, end) windows around its digit chains, else []}."""
+        found: dict[int, dict[str, list]] = {}
         for entity, rx in self._triggers:
-            for m in rx.finditer(text):
-                found.setdefault(bisect.bisect_right(starts, m.start()) - 1, set()).add(entity)
+            m = rx.search(text)
+            while m:
+                line = bisect.bisect_right(starts, m.start()) - 1
+                found.setdefault(line, {}).setdefault(entity, [])
+                if line + 1 >= len(starts):
+                    break
+                m = rx.search(text, starts[line + 1])  # one hit per line is enough
         if self.phone:
             chain, k = _phone_chain()
             for m in chain.finditer(text):
                 if _phone_possible(m.group(), k, self._short):
                     line = bisect.bisect_right(starts, m.start()) - 1
-                    found.setdefault(line, set()).add("PHONE_NUMBER")
+                    windows = found.setdefault(line, {}).setdefault("PHONE_NUMBER", [])
+                    windows.append(_phone_window(text, m.start(), m.end()))
         return found
 
-    def _has_raw_results(self, line_text: str, entities: set[str]) -> bool:
-        """Whether any recognizer of `entities` matches in this line (before context and
-        thresholds, which only change scores). Recognizers that might need NLP artifacts
-        are assumed to match."""
+    def _raw_result_types(self, text: str, line: tuple[int, int], entities: dict) -> set[str]:
+        """The entity types among `entities` that some recognizer matches in
+        `text[line[0]:line[1]]` (before context and thresholds, which only change scores).
+        libphonenumber runs only on the windows around digit chains (`_phone_window`).
+        Recognizers that might need NLP artifacts are assumed to match."""
         from presidio_analyzer import PatternRecognizer
         from presidio_analyzer.predefined_recognizers import PhoneRecognizer
 
+        line_text = text[line[0] : line[1]]
+        found: set[str] = set()
         for recognizer in self._recognizers:
-            wanted = [e for e in recognizer.supported_entities if e in entities]
+            wanted = [e for e in recognizer.supported_entities if e in entities and e not in found]
             if not wanted:
                 continue
-            if not isinstance(recognizer, PatternRecognizer | PhoneRecognizer):
-                return True
-            if recognizer.analyze(text=line_text, entities=wanted, nlp_artifacts=None):
-                return True
-        return False
+            if type(recognizer) is PhoneRecognizer:
+                windows = entities["PHONE_NUMBER"]
+                if any(self._phone_finds(recognizer, text[s:e]) for s, e in windows):
+                    found.add("PHONE_NUMBER")
+            elif not isinstance(recognizer, PatternRecognizer):
+                found.update(wanted)
+            else:
+                for r in recognizer.analyze(text=line_text, entities=wanted, nlp_artifacts=None):
+                    found.add(r.entity_type)
+        return found
+
+    def _phone_finds(self, recognizer, window: str) -> bool:
+        """Whether presidio's PhoneRecognizer finds a number in `window` (memoized: the same
+        contact line repeats across the pages of a site)."""
+        cache = self._phone_cache
+        if window not in cache:
+            if len(cache) >= 4096:
+                cache.clear()
+            cache[window] = bool(recognizer.analyze(text=window, entities=["PHONE_NUMBER"]))
+        return cache[window]
 
     def regions(self, text: str) -> list[tuple[int, int]]:
-        """(start, end) character ranges to analyze: whole lines with their newlines."""
+        """(start, end) character ranges presidio sees: whole lines with their newlines."""
+        return [(start, end) for start, end, _ in self.plan(text)]
+
+    def plan(self, text: str) -> list[tuple[int, int, set[str]]]:
+        """(start, end, entity types) per region: the lines where recognizers match, with
+        the lines before them that hold their context; the types are those matched there
+        (the others find nothing in the region, so presidio need not look for them)."""
         starts = [0] + [m.end() for m in re.finditer("\n", text)]
 
         def bounds(first, last):
@@ -188,11 +255,11 @@ class RegionAnalyzer:
 
         lines = []
         for line, entities in sorted(self.candidate_lines(text, starts).items()):
-            start, end = bounds(line, line)
-            if self._has_raw_results(text[start:end], entities):
-                lines.append(line)
-        regions: list[list[int]] = []
-        for line in lines:
+            types = self._raw_result_types(text, bounds(line, line), entities)
+            if types:
+                lines.append((line, types))
+        regions: list[list] = []
+        for line, types in lines:
             first, found = line, 0
             while first > 0 and found < self.context_words_needed:
                 if regions and first - 1 <= regions[-1][1]:
@@ -201,9 +268,10 @@ class RegionAnalyzer:
                 found += self._keywords(text, starts, first)
             if regions and first <= regions[-1][1] + 1:
                 regions[-1][1] = line
+                regions[-1][2] |= types
             else:
-                regions.append([first, line])
-        return [bounds(first, last) for first, last in regions]
+                regions.append([first, line, set(types)])
+        return [(*bounds(first, last), types) for first, last, types in regions]
 
     def _keywords(self, text: str, starts: list[int], line: int) -> int:
         end = starts[line + 1] if line + 1 < len(starts) else len(text)
@@ -218,19 +286,19 @@ class RegionAnalyzer:
 
     def analyze_batch(self, texts: list[str]) -> list[list]:
         """`analyze` for many texts; the regions of all texts are tokenized in one spaCy pipe."""
-        jobs = []  # (text index, offset, region text)
+        jobs = []  # (text index, offset, region text, entity types)
         for i, text in enumerate(texts):
-            for start, end in self.regions(text):
-                jobs.append((i, start, text[start:end]))
+            for start, end, types in self.plan(text):
+                jobs.append((i, start, text[start:end], sorted(types)))
         out: list[list] = [[] for _ in texts]
         nlp_engine = self.analyzer.nlp_engine
         if jobs:
             artifacts = nlp_engine.process_batch([j[2] for j in jobs], LANGUAGE, batch_size=64)
-            for (i, offset, region), (_, nlp_artifacts) in zip(jobs, artifacts, strict=True):
+            for (i, offset, region, types), (_, nlp_artifacts) in zip(jobs, artifacts, strict=True):
                 for r in self.analyzer.analyze(
                     text=region,
                     language=LANGUAGE,
-                    entities=self.screened_entities,
+                    entities=types,
                     nlp_artifacts=nlp_artifacts,
                     score_threshold=self.min_score,
                 ):

@@ -1,0 +1,203 @@
+"""PII throughput: our screened stage against presidio on each whole document, one run.
+
+    python -m bench.pii [--pages 400]
+
+Corpus: real web text, most of it without PII (the C4 and CCNet fixtures, the Wikipedia
+article cut at paragraph boundaries into ~3 KB pages) plus generated C4-like pages of the
+demo corpus (a few carry contact details), every document distinct. Both sides use the same
+`AnalyzerEngine` (recognizers, NLP engine, score threshold): the baseline calls
+`AnalyzerEngine.analyze` on each whole document, ours is `RegionAnalyzer.analyze_batch`; the
+spans (start, end, type, score) must be identical. Also measures recall and precision per
+entity type on presidio-synth (presidio's default recognizers, then ours) and how many
+results each finds on the web fixtures. MB are 10**6 bytes of UTF-8 text. Results go to
+bench/results/pii.json; a table is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import random
+import sys
+from pathlib import Path
+
+from bench.e2e import MB, _log, _row, _timed, environment
+from pipelines.sample_corpus import SEED, web_pages
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT.parent / "shared" / "fixtures"
+RESULTS = ROOT / "bench" / "results" / "pii.json"
+TYPES = ("CREDIT_CARD", "EMAIL_ADDRESS", "IBAN_CODE", "IP_ADDRESS", "PHONE_NUMBER", "US_SSN")
+MIN_SCORE = 0.4
+
+
+def web_fixture_texts() -> list[str]:
+    texts = []
+    for f in sorted((FIXTURES / "web-jsonl").glob("*.gz")):
+        texts += [json.loads(line)["text"] for line in gzip.open(f, "rt") if line.strip()]
+    return texts
+
+
+def build_corpus(pages: int) -> list[str]:
+    texts = web_fixture_texts()
+    article = (FIXTURES / "text" / "wikipedia-taylorswift.txt").read_text()
+    chunk: list[str] = []
+    for paragraph in article.split("\n"):
+        chunk.append(paragraph)
+        if sum(len(p) for p in chunk) > 3000:
+            texts.append("\n".join(chunk))
+            chunk = []
+    texts.append("\n".join(chunk))
+    texts += [p["text"] for p in web_pages(pages, random.Random(SEED))]
+    unique = list(dict.fromkeys(texts))
+    random.Random(SEED).shuffle(unique)
+    return unique
+
+
+def _key(results) -> list[tuple]:
+    return [(r.start, r.end, r.entity_type, round(r.score, 9)) for r in results]
+
+
+def throughput(analyzer, texts: list[str]) -> dict:
+    from transforms.pii.engine import DEFAULT_ENTITIES, analyze_whole
+    from transforms.pii.screen import RegionAnalyzer
+
+    size = sum(len(t.encode("utf-8")) for t in texts)
+    region = RegionAnalyzer(analyzer, DEFAULT_ENTITIES, MIN_SCORE)
+    # Warm both paths alike (lazy imports, tldextract's suffix list, libphonenumber metadata).
+    warm = "mail a@example.com, call +1 415 555 0134, 2001:db8::1, DE89370400440532013000"
+    region.analyze_batch([warm])
+    region._phone_cache.clear()
+    analyze_whole(analyzer, warm, min_score=MIN_SCORE)
+    _log(f"presidio on {len(texts)} whole documents ({size / MB:.2f} MB)")
+    whole, t_whole = _timed(
+        lambda: [analyze_whole(analyzer, t, min_score=MIN_SCORE) for t in texts]
+    )
+    _log("ours (screen + regions)")
+    ours, t_ours = _timed(region.analyze_batch, texts)
+    identical = [_key(a) for a in whole] == [_key(b) for b in ours]
+    rows = [
+        _row("presidio AnalyzerEngine.analyze, whole documents", t_whole, size, len(texts)),
+        _row("ours: screen + candidate regions (RegionAnalyzer)", t_ours, size, len(texts)),
+    ]
+    covered = sum(e - s for t in texts for s, e in region.regions(t))
+    return {
+        "rows": rows,
+        "speedup": round(rows[1]["mb_per_s"] / rows[0]["mb_per_s"], 1),
+        "spans_identical": identical,
+        "results": sum(len(r) for r in whole),
+        "docs_with_results": sum(1 for r in whole if r),
+        "fraction_of_text_analyzed": round(covered / sum(len(t) for t in texts), 4),
+    }
+
+
+def quality(analyzer, min_score: float) -> dict:
+    """Recall and precision per type on presidio-synth (a result of the right type
+    overlapping a labelled span), and results per type on the web fixtures."""
+    from transforms.pii.engine import analyze_whole
+
+    rows = json.loads((FIXTURES / "pii" / "presidio-synth-1000.json").read_text())
+    tp = dict.fromkeys(TYPES, 0)
+    total = dict.fromkeys(TYPES, 0)
+    found = dict.fromkeys(TYPES, 0)
+    correct = dict.fromkeys(TYPES, 0)
+    for row in rows:
+        results = analyze_whole(analyzer, row["full_text"], min_score=min_score)
+        gold = row["spans"]
+        for g in gold:
+            if g["entity_type"] in total:
+                total[g["entity_type"]] += 1
+                tp[g["entity_type"]] += any(
+                    r.entity_type == g["entity_type"]
+                    and r.start < g["end_position"]
+                    and g["start_position"] < r.end
+                    for r in results
+                )
+        for r in results:
+            if r.entity_type in found:
+                found[r.entity_type] += 1
+                correct[r.entity_type] += any(
+                    g["entity_type"] == r.entity_type
+                    and r.start < g["end_position"]
+                    and g["start_position"] < r.end
+                    for g in gold
+                )
+    web = dict.fromkeys(TYPES, 0)
+    for text in web_fixture_texts():
+        for r in analyze_whole(analyzer, text, min_score=min_score):
+            web[r.entity_type] = web.get(r.entity_type, 0) + 1
+    per_type = {
+        t: {
+            "recall": round(tp[t] / total[t], 3),
+            "precision": round(correct[t] / found[t], 3) if found[t] else None,
+            "labelled": total[t],
+            "found": found[t],
+            "web_fixture_results": web[t],
+        }
+        for t in TYPES
+    }
+    return {
+        "min_score": min_score,
+        "recall_all_six": round(sum(tp.values()) / sum(total.values()), 3),
+        "per_type": per_type,
+    }
+
+
+def table(results: dict) -> str:
+    t = results["throughput"]
+    lines = [f"{'stage':52} {'MB':>6} {'s':>7} {'MB/s':>7}"]
+    for r in t["rows"]:
+        lines.append(f"{r['stage']:52} {r['mb']:6.2f} {r['seconds']:7.2f} {r['mb_per_s']:7.2f}")
+    lines.append(
+        f"speedup {t['speedup']}x, spans identical: {t['spans_identical']}, "
+        f"text analyzed: {t['fraction_of_text_analyzed']:.2%}"
+    )
+    for name, q in results["quality"].items():
+        lines.append(f"\n{name} (min_score {q['min_score']}), recall all six {q['recall_all_six']}")
+        for ty, v in q["per_type"].items():
+            lines.append(
+                f"  {ty:14} recall {v['recall']:.3f} precision {v['precision']} "
+                f"({v['found']} found, {v['labelled']} labelled), web fixtures: "
+                f"{v['web_fixture_results']}"
+            )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pages", type=int, default=400, help="generated C4-like pages")
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    if not FIXTURES.is_dir():
+        raise SystemExit(f"the shared fixtures are needed: {FIXTURES}")
+    import transforms.pii.recognizers as added
+    from transforms.pii.engine import build_analyzer
+
+    results = {"environment": environment()}
+    texts = build_corpus(args.pages)
+    analyzer = build_analyzer()
+    results["corpus"] = {"docs": len(texts), "text_bytes": sum(len(t.encode()) for t in texts)}
+    results["throughput"] = throughput(analyzer, texts)
+    _log("recall and precision")
+    ours = quality(analyzer, MIN_SCORE)
+    extra, added.extra_recognizers = added.extra_recognizers, lambda: []
+    try:
+        presidio = build_analyzer()
+    finally:
+        added.extra_recognizers = extra
+    results["quality"] = {
+        "presidio defaults, every result": quality(presidio, 0.0),
+        "presidio defaults": quality(presidio, MIN_SCORE),
+        "ours": ours,
+    }
+    results["environment"]["load_average_at_end"] = __import__("os").getloadavg()
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    args.results.write_text(json.dumps(results, indent=2))
+    print(table(results))
+    print(f"\nresults: {args.results}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
