@@ -13,6 +13,7 @@ reads the snapshot bundled with tldextract instead.
 from __future__ import annotations
 
 import functools
+import logging
 
 # Entity types found by regular expressions and checksums alone (no NER model needed), the
 # ones the stage redacts by default: they identify or reach a person directly.
@@ -124,7 +125,14 @@ def presidio_recognizers(entities, spacy_model: str | None = None) -> list:
             return offline_tld_extractor()(pattern_text).fqdn != ""
 
     registry = RecognizerRegistry(supported_languages=[LANGUAGE])
-    registry.load_predefined_recognizers(languages=[LANGUAGE])
+    # presidio warns once per recognizer of another language it skips; nothing to act on.
+    log = logging.getLogger("presidio-analyzer")
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        registry.load_predefined_recognizers(languages=[LANGUAGE])
+    finally:
+        log.setLevel(level)
     wanted = set(entities)
     chosen = []
     for recognizer in registry.recognizers:
