@@ -74,3 +74,35 @@ def test_serialization_is_deterministic():
     assert table_to_parquet_bytes(documents_to_table(DOCS)) == table_to_parquet_bytes(
         documents_to_table(list(DOCS))
     )
+
+
+def test_clusters_and_near_dedup_index_round_trip():
+    import json
+
+    from schemas.arrow import (
+        CLUSTERS_SCHEMA,
+        NEAR_DEDUP_INDEX_SCHEMA,
+        clusters_to_table,
+        near_dedup_index_to_table,
+    )
+
+    rows = [("a", "a", True), ("b", "a", False)]
+    table = pq.read_table(io.BytesIO(table_to_parquet_bytes(clusters_to_table(rows))))
+    assert table.schema.equals(CLUSTERS_SCHEMA)
+    assert [tuple(r.values()) for r in table.to_pylist()] == rows
+    assert clusters_to_table([]).num_rows == 0
+
+    index = [("a", "/in/a", [2**64 - 1, 5], np.array([1, 2**32 - 1], dtype=np.uint32))]
+    params = {"num_perm": 2, "bands": 2}
+    data = table_to_parquet_bytes(near_dedup_index_to_table(index, params))
+    table = pq.read_table(io.BytesIO(data))
+    assert table.schema.equals(NEAR_DEDUP_INDEX_SCHEMA)
+    assert json.loads(table.schema.metadata[b"near_dedup"]) == params
+    assert table.to_pylist() == [
+        {
+            "id": "a",
+            "source_file": "/in/a",
+            "band_hashes": [2**64 - 1, 5],
+            "signature": [1, 2**32 - 1],
+        }
+    ]

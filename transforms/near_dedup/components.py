@@ -90,8 +90,9 @@ def is_star_forest(edges: set[tuple]) -> bool:
 
 def rounds_needed(edges: Iterable[tuple], limit: int = 64) -> int:
     """Fewest rounds after which `edges` is a star forest (<= limit)."""
-    edges = list(edges)
+    current = {normalized(e) for e in edges if e[0] != e[1]}
     for rounds in range(1, limit + 1):
-        if is_star_forest(run_rounds(edges, rounds)):
+        current = run_rounds(current, 1)
+        if is_star_forest(current):
             return rounds
     raise NotConverged(f"not converged in {limit} rounds")

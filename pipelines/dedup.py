@@ -1,0 +1,222 @@
+"""Near-duplicate removal only: surviving documents, clusters and the cross-run index.
+
+    python -m pipelines.dedup --input GLOB --output DIR [--index_input GLOB]... [Beam flags]
+
+Reads with the same readers and options as `pipelines.curate` (`--input NAME=GLOB`,
+`--config`, `--stages '{"near_dedup": {...}, "read": {...}}'`, every Beam flag) and writes
+under DIR:
+
+- `documents/*.parquet`: the surviving documents (DOCUMENT_SCHEMA)
+- `clusters/*.parquet`: every document's `id`, `cluster_id` (its survivor's id) and `kept`
+- `index/*.parquet`: the survivors' band hashes and signatures, for later runs'
+  `--index_input DIR/index/*.parquet` (documents duplicating them are dropped: earlier
+  runs win); `--index_output` writes it elsewhere
+- `summary.json`: counts (records read = kept + near duplicates + dropped on read +
+  dead-lettered) and the shard listings
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+from pipelines import dask_compat
+from pipelines.local_runner import runner_for
+from pipelines.options import DEFAULT_OUTPUT, CurateOptions, curate_config, load_options
+from schemas import arrow
+from schemas.document import DeadLetter, Document, Rejected
+from schemas.manifest import shard_listing, to_json
+from transforms.common import split_by_type
+from transforms.near_dedup import STAGE, ClusterDocs, NearDedupConfig, WriteIndex
+from transforms.readers import READ_STAGE, ReaderConfig, ReadInputs
+from transforms.write import TEMPORARY_DIR, WriteSharded, write_atomically
+
+DEFAULT_DEDUP_OUTPUT = "./out/dedup"
+OUTPUT_ENTRIES = ("documents", "clusters", "index", TEMPORARY_DIR, "summary.json")
+TARGET_SHARD_BYTES = 256 << 20
+
+
+class DedupOptions(PipelineOptions):
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        parser.add_argument(
+            "--index_input",
+            action="append",
+            default=None,
+            help="Glob of an earlier run's index files (DIR/index/*.parquet); repeatable. "
+            "Documents that duplicate an indexed survivor are dropped (earlier runs win).",
+        )
+        parser.add_argument(
+            "--index_output",
+            default=None,
+            help="Directory for this run's survivors' index (default OUTPUT/index).",
+        )
+
+
+def dedup_settings(options: PipelineOptions, output: str) -> NearDedupConfig:
+    """stages.near_dedup settings, with --index_input / --index_output on top."""
+    stages = dict(options.view_as(CurateOptions).stages or {})
+    unknown = sorted(set(stages) - {READ_STAGE, STAGE})
+    if unknown:
+        raise ValueError(
+            f"unknown stage(s) under stages: {', '.join(unknown)} (dedup has "
+            f"settings for {READ_STAGE}, {STAGE})"
+        )
+    settings = dict(stages.get(STAGE) or {})
+    dedup = options.view_as(DedupOptions)
+    if dedup.index_input:
+        settings["index_input"] = list(dedup.index_input)
+    settings["index_output"] = (
+        dedup.index_output or settings.get("index_output") or (FileSystems.join(output, "index"))
+    )
+    return NearDedupConfig.from_dict(settings)
+
+
+def build(
+    pipeline: beam.Pipeline, inputs, output: str, reader: ReaderConfig, config: NearDedupConfig
+) -> None:
+    """Wire read -> cluster -> documents/, clusters/, index/, summary.json."""
+    records = pipeline | "Read" >> ReadInputs(inputs, reader)
+    docs, dead, dropped = split_by_type(records, "Read/Split", Document, DeadLetter, Rejected)
+    assigned = docs | "NearDedup" >> ClusterDocs(config)
+    survivors = (
+        assigned
+        | "Survivors" >> beam.Filter(lambda a: a.kept)
+        | "Survivors/Documents" >> beam.Map(lambda a: a.doc)
+    )
+    documents = survivors | "Documents" >> WriteSharded(
+        output,
+        "documents",
+        "documents",
+        "parquet",
+        key=lambda d: (d.id, d.source_file, d.text),
+        weight=lambda d: len(d.text) + 1,
+        serialize=lambda ds: (arrow.table_to_parquet_bytes(arrow.documents_to_table(ds)), {}),
+        target=TARGET_SHARD_BYTES,
+    )
+    clusters = assigned | "Clusters" >> WriteSharded(
+        output,
+        "clusters",
+        "clusters",
+        "parquet",
+        key=lambda a: (a.doc.id, a.doc.source_file, a.cluster_id),
+        weight=lambda a: len(a.doc.id) + len(a.cluster_id) + 2,
+        serialize=lambda rows: (
+            arrow.table_to_parquet_bytes(
+                arrow.clusters_to_table([(a.doc.id, a.cluster_id, a.kept) for a in rows])
+            ),
+            {},
+        ),
+        target=TARGET_SHARD_BYTES,
+    )
+    index = assigned | "Index" >> WriteIndex(config.index_output, config)
+    counts = {
+        "documents_in": docs,
+        "kept": survivors,
+        "dropped_on_read": dropped,
+        "dead_lettered": dead,
+    }
+    side = {
+        name: beam.pvalue.AsSingleton(pcoll | f"Count/{name}" >> beam.combiners.Count.Globally())
+        for name, pcoll in counts.items()
+    }
+    listings = {
+        name: beam.pvalue.AsList(pcoll)
+        for name, pcoll in {"documents": documents, "clusters": clusters, "index": index}.items()
+    }
+    _ = (
+        pipeline
+        | "Summary/Once" >> beam.Create([None])
+        | "Summary/Write" >> beam.Map(_write_summary, output, inputs, config, **side, **listings)
+    )
+
+
+def _write_summary(
+    _,
+    output,
+    inputs,
+    config,
+    documents_in,
+    kept,
+    dropped_on_read,
+    dead_lettered,
+    documents,
+    clusters,
+    index,
+):
+    summary = {
+        "inputs": [{"source": s, "pattern": p} for s, p in inputs],
+        "near_dedup": {
+            **config.index_params(),
+            "threshold": config.threshold,
+            "verify": config.verify,
+            "index_input": list(config.index_input),
+            "index_output": config.index_output,
+        },
+        "records": {
+            "read": documents_in + dropped_on_read + dead_lettered,
+            "documents": documents_in,
+            "kept": kept,
+            "near_duplicates": documents_in - kept,
+            "dropped_on_read": dropped_on_read,
+            "dead_lettered": dead_lettered,
+        },
+        "documents": {"shards": shard_listing(documents)},
+        "clusters": {"shards": shard_listing(clusters)},
+        "index": {"shards": shard_listing(index)},
+    }
+    write_atomically(output, "summary.json", to_json(summary).encode("utf-8"))
+
+
+def run(argv: list[str] | None = None) -> dict:
+    """Run near-dedup to completion; returns the summary (also written as summary.json)."""
+    options = load_options(argv)
+    FileSystems.set_options(options)
+    opts = options.view_as(CurateOptions)
+    if not opts.input:
+        raise ValueError("--input is required")
+    if opts.output == DEFAULT_OUTPUT:
+        opts.output = DEFAULT_DEDUP_OUTPUT
+    resolved = curate_config(options, opts.input)
+    output = resolved.output
+    reader = ReaderConfig.from_dict({**(resolved.stages.get(READ_STAGE) or {})})
+    config = dedup_settings(options, output)
+    existing = [FileSystems.join(output, e) for e in OUTPUT_ENTRIES]
+    existing = [p for p in existing if FileSystems.exists(p)]
+    if existing:
+        FileSystems.delete(existing)
+    if dask_compat.uses_dask_runner(options.view_as(StandardOptions).runner):
+        dask_compat.patch()
+    with beam.Pipeline(runner=runner_for(options), options=options) as pipeline:
+        build(pipeline, resolved.inputs, output, reader, config)
+    dask_compat.close_client(pipeline.result)
+    for temporary in {
+        FileSystems.join(output, TEMPORARY_DIR),
+        FileSystems.join(config.index_output.rstrip("/").rsplit("/", 1)[0] or "/", TEMPORARY_DIR),
+    }:
+        if FileSystems.exists(temporary):
+            FileSystems.delete([temporary])
+    with FileSystems.open(FileSystems.join(output, "summary.json")) as f:
+        return json.loads(f.read())
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING)
+    summary = run(sys.argv[1:] if argv is None else argv)
+    records = summary["records"]
+    print(
+        f"read {records['read']:,} records: {records['documents']:,} documents, "
+        f"kept {records['kept']:,}, near duplicates {records['near_duplicates']:,}, "
+        f"dropped on read {records['dropped_on_read']:,}, "
+        f"dead-lettered {records['dead_lettered']:,}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
