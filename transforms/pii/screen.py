@@ -49,6 +49,7 @@ with its fresh budget, finds.
 from __future__ import annotations
 
 import bisect
+import copy
 import functools
 import re
 import unicodedata
@@ -170,12 +171,16 @@ class RegionAnalyzer:
         self._triggers = [
             (e, re.compile(p)) for e in screened if e in TRIGGERS for p in TRIGGERS[e]
         ]
-        self._phone_cache: dict[str, bool] = {}
+        self._phone_cache: dict[str, tuple] = {}
         # libphonenumber last: a line another recognizer already matches needs no phone check.
         self._recognizers = sorted(
             analyzer.registry.get_recognizers(language=LANGUAGE, entities=screened),
             key=lambda r: r.__class__.__name__ == "PhoneRecognizer",
         )
+        from presidio_analyzer.predefined_recognizers import PhoneRecognizer
+
+        phones = [r for r in self._recognizers if type(r) is PhoneRecognizer]
+        self._phone = phones[0] if len(phones) == 1 else None
         nlp_engine = analyzer.nlp_engine
         self._tokenizer = nlp_engine.get_nlp(LANGUAGE).tokenizer
         self._stop_words = nlp_engine._stop_words
@@ -219,7 +224,7 @@ class RegionAnalyzer:
                 continue
             if type(recognizer) is PhoneRecognizer:
                 windows = entities["PHONE_NUMBER"]
-                if any(self._phone_finds(recognizer, text[s:e]) for s, e in windows):
+                if any(self._phone_results(recognizer, text[s:e]) for s, e in windows):
                     found.add("PHONE_NUMBER")
             elif not isinstance(recognizer, PatternRecognizer):
                 found.update(wanted)
@@ -228,24 +233,48 @@ class RegionAnalyzer:
                     found.add(r.entity_type)
         return found
 
-    def _phone_finds(self, recognizer, window: str) -> bool:
-        """Whether presidio's PhoneRecognizer finds a number in `window` (memoized: the same
-        contact line repeats across the pages of a site)."""
+    def _phone_results(self, recognizer, window: str) -> tuple:
+        """presidio's PhoneRecognizer results in `window`, offsets in the window (memoized:
+        the same contact line repeats across a site's pages, and phase two reuses them)."""
         cache = self._phone_cache
         if window not in cache:
             if len(cache) >= 4096:
                 cache.clear()
-            cache[window] = bool(recognizer.analyze(text=window, entities=["PHONE_NUMBER"]))
+            # the class's method: phase two stands in for the instance's (`_windowed_phone`)
+            found = type(recognizer).analyze(recognizer, text=window, entities=["PHONE_NUMBER"])
+            cache[window] = tuple(found)
         return cache[window]
+
+    def _windowed_phone(self, text: str, offset: int, windows: list[tuple[int, int]]):
+        """A stand-in for PhoneRecognizer.analyze on the region starting at `offset`: the
+        union of its results in the phone windows of the region's lines, which are all its
+        results on the region (every match lies in the window of a digit chain)."""
+        from presidio_analyzer import EntityRecognizer
+
+        recognizer = self._phone
+
+        def analyze(text=None, entities=None, nlp_artifacts=None, **_):
+            results = []
+            for start, end in windows:
+                for r in self._phone_results(recognizer, document[start:end]):
+                    r = copy.deepcopy(r)
+                    r.start += start - offset
+                    r.end += start - offset
+                    results.append(r)
+            return EntityRecognizer.remove_duplicates(results)
+
+        document = text
+        return analyze
 
     def regions(self, text: str) -> list[tuple[int, int]]:
         """(start, end) character ranges presidio sees: whole lines with their newlines."""
-        return [(start, end) for start, end, _ in self.plan(text)]
+        return [(start, end) for start, end, _, _ in self.plan(text)]
 
-    def plan(self, text: str) -> list[tuple[int, int, set[str]]]:
+    def plan(self, text: str) -> list[tuple[int, int, set[str], list]]:
         """(start, end, entity types) per region: the lines where recognizers match, with
         the lines before them that hold their context; the types are those matched there
-        (the others find nothing in the region, so presidio need not look for them)."""
+        (the others find nothing in the region, so presidio need not look for them), and
+        the phone windows of those lines."""
         starts = [0] + [m.end() for m in re.finditer("\n", text)]
 
         def bounds(first, last):
@@ -257,9 +286,10 @@ class RegionAnalyzer:
         for line, entities in sorted(self.candidate_lines(text, starts).items()):
             types = self._raw_result_types(text, bounds(line, line), entities)
             if types:
-                lines.append((line, types))
+                windows = entities.get("PHONE_NUMBER", []) if "PHONE_NUMBER" in types else []
+                lines.append((line, types, windows))
         regions: list[list] = []
-        for line, types in lines:
+        for line, types, windows in lines:
             first, found = line, 0
             while first > 0 and found < self.context_words_needed:
                 if regions and first - 1 <= regions[-1][1]:
@@ -269,9 +299,10 @@ class RegionAnalyzer:
             if regions and first <= regions[-1][1] + 1:
                 regions[-1][1] = line
                 regions[-1][2] |= types
+                regions[-1][3] += windows
             else:
-                regions.append([first, line, set(types)])
-        return [(*bounds(first, last), types) for first, last, types in regions]
+                regions.append([first, line, set(types), list(windows)])
+        return [(*bounds(first, last), types, windows) for first, last, types, windows in regions]
 
     def _keywords(self, text: str, starts: list[int], line: int) -> int:
         end = starts[line + 1] if line + 1 < len(starts) else len(text)
@@ -288,20 +319,30 @@ class RegionAnalyzer:
         """`analyze` for many texts; the regions of all texts are tokenized in one spaCy pipe."""
         jobs = []  # (text index, offset, region text, entity types)
         for i, text in enumerate(texts):
-            for start, end, types in self.plan(text):
-                jobs.append((i, start, text[start:end], sorted(types)))
+            for start, end, types, windows in self.plan(text):
+                jobs.append((i, start, text[start:end], sorted(types), windows, text))
         out: list[list] = [[] for _ in texts]
         nlp_engine = self.analyzer.nlp_engine
         if jobs:
             artifacts = nlp_engine.process_batch([j[2] for j in jobs], LANGUAGE, batch_size=64)
-            for (i, offset, region, types), (_, nlp_artifacts) in zip(jobs, artifacts, strict=True):
-                for r in self.analyzer.analyze(
-                    text=region,
-                    language=LANGUAGE,
-                    entities=types,
-                    nlp_artifacts=nlp_artifacts,
-                    score_threshold=self.min_score,
-                ):
+            for (i, offset, region, types, windows, text), (_, nlp_artifacts) in zip(
+                jobs, artifacts, strict=True
+            ):
+                if self._phone is not None and "PHONE_NUMBER" in types:
+                    # phase one already ran libphonenumber on every window of these lines
+                    self._phone.analyze = self._windowed_phone(text, offset, windows)
+                try:
+                    results = self.analyzer.analyze(
+                        text=region,
+                        language=LANGUAGE,
+                        entities=types,
+                        nlp_artifacts=nlp_artifacts,
+                        score_threshold=self.min_score,
+                    )
+                finally:
+                    if self._phone is not None:
+                        self._phone.__dict__.pop("analyze", None)
+                for r in results:
                     r.start += offset
                     r.end += offset
                     out[i].append(r)
