@@ -7,8 +7,9 @@ on text that is not tweets.
    the Common Crawl WARC pages, the Wikipedia article in chunks), normalized as the
    pipeline does, kept when lid.176 says English with a score >= 0.65 (what reaches the
    toxicity stage in the pipeline). None of it is toxic to a human reader (spot-checked:
-   the highest-scoring pages are a forum rant and restaurant criticism), so every page at
-   or above a threshold is a false positive.
+   the highest-scoring pages, listed under `highest`, are the article's category list
+   ("American women guitarists ..."), a 9/11 forum argument and article chunks), so every
+   page at or above a threshold is counted as a false positive.
 2. Out-of-domain check: `toxicity.max` and `toxicity.mean` of each base page, their
    percentiles, and the false-positive rate at several thresholds, per origin and overall.
    Detection: each page again with one paragraph of three held-out toxic Davidson tweets
