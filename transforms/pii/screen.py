@@ -34,8 +34,10 @@ only sees a few candidate regions. Why the results cannot differ:
    thresholds only change the scores of what recognizers find, so a line where none finds
    anything holds no result, and only the rare lines that do are analyzed with context.
    libphonenumber, the costly one, runs only on the few words around each digit chain
-   (`_phone_window`). The region is then analyzed for the entity types matched in it only:
-   presidio's results of one type never depend on another type's.
+   (`_phone_window`), and not even there when every candidate in the window is a date
+   libphonenumber itself throws away first (`matcher_rejects_every_candidate`). The
+   region is then analyzed for the entity types matched in it only: presidio's results of
+   one type never depend on another type's.
 6. Overlap removal compares results of one entity type that overlap, which only happens
    within one line, and the score threshold is per result.
 
@@ -110,11 +112,16 @@ SCREENED = (*TRIGGERS, "PHONE_NUMBER")
 
 
 @functools.cache
+def phone_min_digits_cached() -> int:
+    return phone_min_digits()
+
+
+@functools.cache
 def _phone_chain():
     """Digit chains: digits split by at most 4 of libphonenumber's punctuation characters
     (its candidate pattern), at least `phone_min_digits()` digits long."""
     punct = re.escape(_phone_punctuation())
-    k = phone_min_digits()
+    k = phone_min_digits_cached()
     return re.compile(rf"\d(?:[{punct}]{{0,4}}\d){{{k - 1},}}"), k
 
 
@@ -139,6 +146,53 @@ def _phone_window(text: str, start: int, end: int) -> tuple[int, int]:
     while hi < len(text) and text[hi] not in _PHONE_SAFE:
         hi += 1
     return max(lo, 0), min(hi + 1, len(text))
+
+
+@functools.cache
+def _matcher_patterns():
+    """libphonenumber's own candidate and date patterns, or None if this version lacks them."""
+    from phonenumbers import phonenumbermatcher as m
+
+    names = (
+        "_PATTERN",
+        "_SECOND_NUMBER_START_PATTERN",
+        "_SLASH_SEPARATED_DATES",
+        "_TIME_STAMPS",
+        "_TIME_STAMPS_SUFFIX",
+    )
+    return tuple(getattr(m, n) for n in names) if all(hasattr(m, n) for n in names) else None
+
+
+def matcher_rejects_every_candidate(window: str) -> bool:
+    """True if PhoneNumberMatcher, in any region, finds nothing in `window` because every
+    candidate is a slash-separated date or a time stamp, which it drops before parsing (its
+    `_find` and `_extract_match`: same candidate scan, same trimming, same two checks, none
+    depending on the region), or has fewer digits than any valid number
+    (`phone_min_digits`; the inner matches it then tries are parts of the candidate).
+    False when in doubt."""
+    patterns = _matcher_patterns()
+    if patterns is None:
+        return False
+    candidates, second_start, dates, stamps, stamp_suffix = patterns
+    fewest = phone_min_digits_cached()
+    m = candidates.search(window)
+    while m is not None:
+        start = m.start()
+        candidate = window[start : m.end()]
+        trailing = second_start.search(candidate)
+        if trailing:
+            candidate = candidate[: trailing.start()]
+        if not candidate:
+            return False
+        end = start + len(candidate)
+        if not (
+            sum(c.isdigit() for c in candidate) < fewest
+            or dates.search(candidate)
+            or (stamps.search(candidate) and stamp_suffix.match(window[end:]))
+        ):
+            return False
+        m = candidates.search(window, end)
+    return True
 
 
 def _phone_possible(chain: str, k: int, short: frozenset | None) -> bool:
@@ -240,9 +294,12 @@ class RegionAnalyzer:
         if window not in cache:
             if len(cache) >= 4096:
                 cache.clear()
-            # the class's method: phase two stands in for the instance's (`_windowed_phone`)
-            found = type(recognizer).analyze(recognizer, text=window, entities=["PHONE_NUMBER"])
-            cache[window] = tuple(found)
+            if matcher_rejects_every_candidate(window):
+                cache[window] = ()
+            else:
+                # the class's method: phase two stands in for the instance's
+                analyze = type(recognizer).analyze
+                cache[window] = tuple(analyze(recognizer, text=window, entities=["PHONE_NUMBER"]))
         return cache[window]
 
     def _windowed_phone(self, text: str, offset: int, windows: list[tuple[int, int]]):
