@@ -171,3 +171,44 @@ def test_pii_stage_redacts_counts_and_drops():
     with TestPipeline() as p:
         out = p | beam.Create(docs) | PiiRedaction(PiiConfig(max_hits=3))
         assert_that(out, check)
+
+
+def test_the_shipped_short_phone_list_is_what_libphonenumber_validates():
+    from transforms.pii.shortphones import compute_short_valid_numbers, short_valid_numbers
+
+    shipped = short_valid_numbers()
+    assert shipped is not None, "short_phone_numbers.txt is missing or from another version"
+    assert shipped == compute_short_valid_numbers()
+
+
+def test_no_phone_candidate_can_hold_a_newline():
+    from phonenumbers import phonenumbermatcher
+
+    from transforms.pii import recognizers
+    from transforms.pii.screen import _phone_punctuation
+
+    assert "\n" not in _phone_punctuation()
+    assert not phonenumbermatcher._PATTERN.search("\n")
+    for regex in (recognizers.PHONE_REGEX, recognizers.CARD_REGEX, recognizers.PHONE_LINE_REGEX):
+        assert "\\s" not in regex
+
+
+def test_windows_libphonenumber_would_reject_are_skipped_only_when_it_finds_nothing(analyzer):
+    from presidio_analyzer.predefined_recognizers import PhoneRecognizer
+
+    from transforms.pii.screen import matcher_rejects_every_candidate
+
+    phone = next(r for r in analyzer.registry.recognizers if type(r) is PhoneRecognizer)
+    windows = [
+        "on 11/02/2006 - 8:00pm",
+        "at 2012-01-02 08:00:15 in",
+        "page 12 of 40",
+        "call 030 1234 5678 now",
+        "11/02/2006 or +1 415 555 0134",
+        "in 1640 and 12/5/99",
+    ]
+    for window in windows:
+        if matcher_rejects_every_candidate(window):
+            assert not phone.analyze(window, ["PHONE_NUMBER"]), window
+    assert matcher_rejects_every_candidate(windows[0])
+    assert not matcher_rejects_every_candidate(windows[3])
