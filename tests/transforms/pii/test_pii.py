@@ -212,3 +212,27 @@ def test_windows_libphonenumber_would_reject_are_skipped_only_when_it_finds_noth
             assert not phone.analyze(window, ["PHONE_NUMBER"]), window
     assert matcher_rejects_every_candidate(windows[0])
     assert not matcher_rejects_every_candidate(windows[3])
+
+
+def test_ner_entities_need_an_english_model():
+    with pytest.raises(ValueError, match="spaCy model"):
+        Scrubber(PiiConfig(entities=("PERSON",)))
+
+
+def test_ner_entities_with_an_installed_model():
+    import importlib.util
+
+    model = next(
+        (
+            m
+            for m in ("en_core_web_sm", "en_core_web_md", "en_core_web_lg")
+            if importlib.util.find_spec(m)
+        ),
+        None,
+    )
+    if model is None:
+        pytest.skip("no English spaCy model installed (pip install en_core_web_sm) for NER")
+    scrubber = Scrubber(PiiConfig(entities=("PERSON", "EMAIL_ADDRESS"), spacy_model=model))
+    redacted, spans = scrubber.scrub("Barack Obama wrote to jane@example.com from Chicago.")
+    assert {s.entity_type for s in spans} >= {"PERSON", "EMAIL_ADDRESS"}
+    assert "Obama" not in redacted
