@@ -18,15 +18,15 @@ from __future__ import annotations
 import numpy as np
 
 from transforms.near_dedup.lsh import fmix64
-from transforms.near_dedup.shingle import words_batch
+from transforms.near_dedup.shingle import normalize_batch
 
 _M64 = (1 << 64) - 1
 _MERSENNE = np.uint64((1 << 61) - 1)
 _MAX32 = np.uint64((1 << 32) - 1)
-_BYTE_BASE = 0x100000001B3  # FNV-1 64-bit prime: a Horner base for word bytes
+_BASE = 0x100000001B3  # FNV-1 64-bit prime: odd, so invertible modulo 2**64
+_BASE_INVERSE = pow(_BASE, -1, 1 << 64)
 _LENGTH_MULTIPLIER = 0x9E3779B97F4A7C15
-_WORD_BASE = 0xC2B2AE3D27D4EB4F
-_ROWS_PER_CHUNK = 4096  # shingles per (rows, num_perm) block: stays cache-sized
+_ROWS_PER_CHUNK = 16384  # shingles per (num_perm, rows) block
 
 
 # --- reference hash (one shingle, pure Python): the datasketch `hashfunc` ----------------
@@ -40,78 +40,87 @@ def _fmix64_int(h: int) -> int:
     return h ^ (h >> 33)
 
 
-def _word_hash_int(word: bytes) -> int:
-    h = 0
-    for byte in word:
-        h = (h * _BYTE_BASE + byte) & _M64
-    return _fmix64_int((h + len(word) * _LENGTH_MULTIPLIER) & _M64)
-
-
 def shingle_hash32(shingle: bytes) -> int:
-    """32-bit hash of a UTF-8 shingle (words joined by single spaces): a Horner combination
-    of 64-bit word hashes plus the word count, finalized with fmix64, top 32 bits."""
-    words = shingle.split(b" ") if shingle else []
-    h = 0
-    for word in words:
-        h = (h * _WORD_BASE + _word_hash_int(word)) & _M64
-    return _fmix64_int((h + len(words)) & _M64) >> 32
+    """32-bit hash of a shingle's UTF-8 bytes: the polynomial sum(byte_t * BASE**t) plus
+    length * constant, modulo 2**64, finalized with fmix64; the top 32 bits."""
+    h, power = 0, 1
+    for byte in shingle:
+        h = (h + byte * power) & _M64
+        power = (power * _BASE) & _M64
+    return _fmix64_int((h + len(shingle) * _LENGTH_MULTIPLIER) & _M64) >> 32
 
 
 # --- vectorized ----------------------------------------------------------------------------
 
 
-def _powers(base: int, count: int) -> np.ndarray:
-    out = np.ones(max(count, 1), dtype=np.uint64)
-    if count > 1:
-        out[1:] = np.cumprod(np.full(count - 1, base, dtype=np.uint64), dtype=np.uint64)
-    return out
+class _Powers:
+    """BASE**t and BASE**-t modulo 2**64 for t < n, grown on demand (per process)."""
+
+    def __init__(self):
+        self.up = self.down = np.ones(1, dtype=np.uint64)
+
+    def get(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        if len(self.up) < n:
+            size = max(n, 2 * len(self.up))
+            self.up = np.cumprod(np.full(size, _BASE, dtype=np.uint64), dtype=np.uint64)
+            self.up = np.concatenate([[np.uint64(1)], self.up[:-1]])
+            down = np.full(size, _BASE_INVERSE, dtype=np.uint64)
+            self.down = np.concatenate([[np.uint64(1)], np.cumprod(down, dtype=np.uint64)[:-1]])
+        return self.up[:n], self.down[:n]
 
 
-def word_hashes(words) -> np.ndarray:
-    """pyarrow string array (no empty strings) -> uint64 hash per word (`_word_hash_int`)."""
-    n = len(words)
-    if n == 0:
-        return np.zeros(0, dtype=np.uint64)
-    offsets = np.frombuffer(words.buffers()[1], dtype=np.int32)[words.offset : words.offset + n + 1]
-    offsets = offsets.astype(np.int64)
-    data = np.frombuffer(words.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
-    lengths = np.diff(offsets)
-    # Byte k of a word of length L weighs base**(L-1-k): Horner's sum, evaluated at once.
-    from_end = np.repeat(offsets[1:], lengths) - 1 - np.arange(offsets[0], offsets[-1])
-    with np.errstate(over="ignore"):
-        terms = data.astype(np.uint64) * _powers(_BYTE_BASE, int(lengths.max()))[from_end]
-        poly = np.add.reduceat(terms, offsets[:-1] - offsets[0], dtype=np.uint64)
-        return fmix64(poly + lengths.astype(np.uint64) * np.uint64(_LENGTH_MULTIPLIER))
+_POWERS = _Powers()
 
 
 def shingle_hashes(texts: list[str], ngram: int) -> tuple[np.ndarray, np.ndarray]:
     """Texts -> (uint32 `shingle_hash32` of every shingle, documents in order; shingles per
-    document, each >= 1)."""
-    words, counts = words_batch(texts)
-    wh = word_hashes(words)
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+    document, each >= 1).
+
+    One pass of prefix sums over the normalized bytes of the whole batch, with
+    P[k] = sum_{t<k} byte_t * BASE**t, gives any slice's polynomial as
+    (P[end] - P[start]) * BASE**-start: a shingle is a slice, so no Python runs per word.
+    """
+    normalized = normalize_batch(texts)
+    n_docs = len(texts)
+    offsets = np.frombuffer(normalized.buffers()[1], dtype=np.int64)
+    offsets = offsets[normalized.offset : normalized.offset + n_docs + 1]
+    data = np.frombuffer(normalized.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
+    offsets = offsets - offsets[0]
+    up, down = _POWERS.get(len(data) + 1)
+    prefix = np.zeros(len(data) + 1, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        np.cumsum(data * up[: len(data)], dtype=np.uint64, out=prefix[1:])
+    # Words: starts after a space or at a non-empty document's start; ends (exclusive) at a
+    # space or a non-empty document's end.
+    doc_starts, doc_ends = offsets[:-1], offsets[1:]
+    nonempty = doc_ends > doc_starts
+    spaces = np.flatnonzero(data == 32)
+    flag = np.zeros(len(data) + 1, dtype=bool)
+    flag[spaces + 1] = True
+    flag[doc_starts[nonempty]] = True
+    word_starts = np.flatnonzero(flag[:-1])
+    flag[:] = False
+    flag[spaces] = True
+    flag[doc_ends[nonempty]] = True
+    word_ends = np.flatnonzero(flag)
+    first_word = np.searchsorted(word_starts, doc_starts)
+    counts = np.searchsorted(word_starts, doc_ends) - first_word
     full = counts >= ngram
     per_doc = np.where(full, counts - ngram + 1, 1)
-    total = int(per_doc.sum())
-    h = np.empty(total, dtype=np.uint64)
-    slot_is_full = np.repeat(full, per_doc)
+    doc_of_slot = np.repeat(np.arange(n_docs), per_doc)
+    local = np.arange(int(per_doc.sum())) - np.repeat(np.cumsum(per_doc) - per_doc, per_doc)
+    first = first_word[doc_of_slot] + local  # first word of each shingle
+    last = first + np.where(full, ngram, counts)[doc_of_slot] - 1  # last word
+    empty = counts[doc_of_slot] == 0
+    lo = np.where(
+        empty,
+        doc_starts[doc_of_slot],
+        word_starts[np.minimum(first, len(word_starts) - 1)] if len(word_starts) else 0,
+    )
+    hi = np.where(empty, lo, word_ends[np.maximum(last, 0)] if len(word_ends) else 0)
     with np.errstate(over="ignore"):
-        if full.any():
-            span = len(wh) - ngram + 1
-            grams = np.zeros(span, dtype=np.uint64)
-            for j in range(ngram):
-                grams = grams * np.uint64(_WORD_BASE) + wh[j : j + span]
-            n_full = per_doc[full]
-            local = np.arange(int(n_full.sum())) - np.repeat(np.cumsum(n_full) - n_full, n_full)
-            h[slot_is_full] = grams[np.repeat(starts[full], n_full) + local] + np.uint64(ngram)
-        short = np.flatnonzero(~full)
-        values = np.zeros(len(short), dtype=np.uint64)
-        for k, doc in enumerate(short):
-            acc = np.uint64(0)
-            for w in wh[starts[doc] : starts[doc] + counts[doc]]:
-                acc = acc * np.uint64(_WORD_BASE) + w
-            values[k] = acc + np.uint64(counts[doc])
-        h[~slot_is_full] = values
+        h = (prefix[hi] - prefix[lo]) * down[lo]
+        h += (hi - lo).astype(np.uint64) * np.uint64(_LENGTH_MULTIPLIER)
         return (fmix64(h) >> np.uint64(32)).astype(np.uint32), per_doc
 
 
@@ -146,6 +155,7 @@ class MinHasher:
     ):
         self.num_perm, self.seed, self.scheme, self.ngram = num_perm, seed, scheme, ngram
         self.a, self.b = permutations(num_perm, seed, scheme)
+        self._buffer = np.empty((num_perm, _ROWS_PER_CHUNK), dtype=np.uint32)
 
     def signatures(self, texts: list[str]) -> np.ndarray:
         """Texts -> (len(texts), num_perm) signatures: uint32 ("affine32") or uint64
@@ -166,12 +176,21 @@ class MinHasher:
                     int(np.searchsorted(bounds, bounds[doc] + _ROWS_PER_CHUNK, "right")) - 1,
                 )
                 last = min(last, len(texts))
-                rows = hv[bounds[doc] : bounds[last], None]
+                # (num_perm, shingles) layout: the per-document minimum runs along rows in
+                # memory, ~3x faster than reducing down columns.
+                column = hv[None, bounds[doc] : bounds[last]]
                 if self.scheme == "legacy":
-                    values = (rows * self.a + self.b) % _MERSENNE & _MAX32
-                else:
-                    values = rows * self.a
-                    values += self.b
-                out[doc:last] = np.minimum.reduceat(values, bounds[doc:last] - bounds[doc], axis=0)
+                    values = (self.a[:, None] * column + self.b[:, None]) % _MERSENNE & _MAX32
+                else:  # in a reused buffer: fresh 8 MB temporaries cost page faults
+                    width = column.shape[1]
+                    values = (
+                        self._buffer[:, :width]
+                        if width <= _ROWS_PER_CHUNK
+                        else np.empty((self.num_perm, width), dtype=np.uint32)
+                    )
+                    np.multiply(self.a[:, None], column, out=values)
+                    values += self.b[:, None]
+                starts = bounds[doc:last] - bounds[doc]
+                out[doc:last] = np.minimum.reduceat(values, starts, axis=1).T
                 doc = last
         return out

@@ -1,4 +1,4 @@
-from transforms.near_dedup.shingle import shingles, words_batch
+from transforms.near_dedup.shingle import normalize_batch, shingles
 
 
 def test_lowercase_punctuation_and_whitespace_are_normalized():
@@ -32,7 +32,9 @@ def test_ngram_is_configurable():
     assert shingles("a b c", 2) == ["a b", "b c"]
 
 
-def test_batch_word_counts_follow_documents():
-    words, counts = words_batch(["a b", "", "c, d e", "!!"])
-    assert words.to_pylist() == ["a", "b", "c", "d", "e"]
-    assert counts.tolist() == [2, 0, 3, 0]
+def test_unicode_whitespace_separates_words():
+    assert shingles("a\u00a0b\u2003c\u2028d\te\r\nf", 1) == ["a", "b", "c", "d", "e", "f"]
+
+
+def test_batch_normalization():
+    assert normalize_batch(["  A,  b!\n", "", "--"]).to_pylist() == ["a b", "", ""]

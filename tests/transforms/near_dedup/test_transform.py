@@ -45,7 +45,7 @@ def test_clusters_keep_the_smallest_id_and_chains_join():
         doc("a-a", a),
         doc("d", text()),
         doc("e2", other),
-        doc("e1", edited(other, 3)),
+        doc("e1", edited(other, 149)),
     ]
     expected = [
         ("a-a", "kept"),
