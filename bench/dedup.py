@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import itertools
 import json
 import multiprocessing
 import os
@@ -44,7 +45,8 @@ def generated_docs(count: int, words: int, seed: int = SEED) -> list[str]:
     near-copy (one word changed) of an earlier text."""
     rng = random.Random(seed)
     vocab = _vocabulary()
-    weights = [1 / (rank + 1) for rank in range(len(vocab))]
+    # Cumulative once: random.choices would re-accumulate 30k weights for every document.
+    cumulative = list(itertools.accumulate(1 / (rank + 1) for rank in range(len(vocab))))
     texts = []
     for i in range(count):
         if i % 10 == 9:
@@ -52,7 +54,9 @@ def generated_docs(count: int, words: int, seed: int = SEED) -> list[str]:
             copy[rng.randrange(len(copy))] = rng.choice(vocab)
             texts.append(" ".join(copy))
             continue
-        body = rng.choices(vocab, weights, k=words + rng.randint(-words // 4, words // 4))
+        body = rng.choices(
+            vocab, cum_weights=cumulative, k=words + rng.randint(-words // 4, words // 4)
+        )
         for k in range(12, len(body), 13):
             body[k] += "."
         texts.append(" ".join(body))
