@@ -30,49 +30,54 @@ def s3_endpoint(monkeypatch):
     server.stop()
 
 
-# English prose that passes language ID and the quality rules.
-RIVERS = (
-    "Rivers carry water from the hills to the sea, and along the way they shape the land. "
-    "Over many years a river cuts a valley, moves sand and stones, and builds wide plains "
-    "where farmers grow their crops. Towns were often founded on the banks of a river, "
-    "because the water was useful for drinking, for trade and for power. Today people "
-    "still walk along the river paths, watch the birds and enjoy the quiet of the water. "
-    "Keeping rivers clean is a task that needs the help of everyone who lives near them."
-)
+C4_SAMPLES = ("c4-sample.01.json.gz", "c4-sample.02.json.gz", "c4-sample.03.json.gz")
+# Shared by both runs: small enough to train and pack the real C4 sample in seconds.
+RUN_FLAGS = ["--vocab_size=600", "--seq_len=64"]
 
 
-def test_read_from_s3(s3_endpoint, tmp_path):
+def _shard_hashes(manifest: dict) -> list[tuple[str, str]]:
+    return [(s["path"], s["sha256"]) for s in manifest["tokens"]["shards"]]
+
+
+def test_read_from_s3_matches_local(s3_endpoint, tmp_path, fixtures):
+    """The real C4 sample on an object store gives the same outcome, counts and token shards
+    as the same files on local disk; a damaged object is dead-lettered, not fatal."""
     s3 = boto3.client("s3", endpoint_url=s3_endpoint)
     s3.create_bucket(Bucket="corpus")
-    for shard in range(2):
-        records = [{"text": f"Shard {shard} holds document {i}. {RIVERS}"} for i in range(20)]
-        s3.put_object(
-            Bucket="corpus",
-            Key=f"c4/en/part-{shard}.jsonl.gz",
-            Body=gzip.compress(jsonl_bytes(records), mtime=0),
-        )
-    s3.put_object(Bucket="corpus", Key="c4/en/broken.jsonl.gz", Body=b"not gzip at all")
-    manifest = run(
+    local = tmp_path / "local" / "c4" / "en"
+    local.mkdir(parents=True)
+    files = {name: (fixtures / "web-jsonl" / name).read_bytes() for name in C4_SAMPLES}
+    files["broken.json.gz"] = b"not gzip at all"
+    for name, body in files.items():
+        s3.put_object(Bucket="corpus", Key=f"c4/en/{name}", Body=body)
+        (local / name).write_bytes(body)
+
+    from_s3 = run(
         [
-            "--vocab_size=600",
-            "--seq_len=64",
-            "--input=c4=s3://corpus/c4/*/*.jsonl.gz",
-            f"--output={tmp_path}",
+            *RUN_FLAGS,
+            "--input=c4=s3://corpus/c4/*/*.json.gz",
+            f"--output={tmp_path / 'from-s3'}",
             f"--s3_endpoint_url={s3_endpoint}",
             "--s3_access_key_id=testing",
             "--s3_secret_access_key=testing",
             "--s3_region_name=us-east-1",
         ]
     )
-    assert manifest["records"] == {
-        "read": 41,
-        "kept": 40,
-        "dropped": 0,
-        "dead_lettered": 1,
-        "balanced": True,
+    from_disk = run(
+        [
+            *RUN_FLAGS,
+            f"--input=c4={tmp_path / 'local' / 'c4'}/*/*.json.gz",
+            f"--output={tmp_path / 'from-disk'}",
+        ]
+    )
+
+    records = from_s3["records"]
+    assert (records["read"], records["dead_lettered"], records["balanced"]) == (31, 1, True)
+    assert records["kept"] > 15  # most of the C4 sample passes the rules
+    assert {entry["file"] for entry in from_s3["inputs"]} == {
+        f"s3://corpus/c4/en/{name}" for name in files
     }
-    files = {entry["file"] for entry in manifest["inputs"]}
-    assert files == {f"s3://corpus/c4/en/part-{i}.jsonl.gz" for i in range(2)} | {
-        "s3://corpus/c4/en/broken.jsonl.gz"
-    }
-    assert manifest["tokens"]["rows"] > 0
+    assert from_s3["records"] == from_disk["records"]
+    assert from_s3["stages"] == from_disk["stages"]
+    assert from_s3["tokens"]["rows"] > 0
+    assert _shard_hashes(from_s3) == _shard_hashes(from_disk)
