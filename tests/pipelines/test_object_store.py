@@ -1,12 +1,10 @@
 """Inputs on an object store: s3:// through Beam's S3 filesystem, against a local moto server."""
 
-import gzip
 import socket
 
 import pytest
 
 from pipelines.curate import run
-from tests.conftest import jsonl_bytes
 
 moto_server = pytest.importorskip("moto.server", reason="needs moto[server] (the dev extra)")
 boto3 = pytest.importorskip("boto3", reason="needs apache-beam[aws] (the dev extra)")
