@@ -9,6 +9,7 @@ and Rejected records, so adding a stage is one module and one line there.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -22,13 +23,16 @@ from apache_beam.options.pipeline_options import StandardOptions
 from pipelines import dask_compat
 from pipelines.local_runner import runner_for
 from pipelines.options import CurateConfig, CurateOptions, curate_config, load_options
-from pipelines.sample_corpus import write_sample_corpus
+from pipelines.sample_corpus import SAMPLE_CORPUS_MIX, write_sample_corpus
 from schemas import arrow
 from schemas.document import DeadLetter, Document, Rejected
 from schemas.manifest import MANIFEST_VERSION, outcome_summary, shard_listing, to_json
-from tokenizer.train import EOS_TOKEN, PAD_TOKEN, TrainTokenizer
+from tokenizer.pack import TAIL_PAD
+from tokenizer.train import EOS_TOKEN, PAD_TOKEN, TrainTokenizer, load_tokenizer_json
 from transforms import exact_dedup, normalize, quality
 from transforms.accounting import CountOutcomes
+from transforms.balance import STAGE as BALANCE_STAGE
+from transforms.balance import Balance, BalanceConfig, plan_report
 from transforms.common import split_by_type
 from transforms.near_dedup import STAGE as NEAR_DEDUP_STAGE
 from transforms.near_dedup import NearDedup, NearDedupConfig
@@ -37,7 +41,7 @@ from transforms.pii import PiiConfig
 from transforms.pii.stage import PiiRedaction
 from transforms.quality import LanguageConfig, LanguageFilter, QualityConfig, QualityFilter
 from transforms.readers import READ_STAGE, ReaderConfig, ReadInputs
-from transforms.tokenize import TokenizeAndWrite
+from transforms.tokenize import EncodedDocument, EncodeDocuments, PackAndWrite
 from transforms.toxicity import STAGE as TOXICITY_STAGE
 from transforms.toxicity import ToxicityConfig, ToxicityFilter
 from transforms.write import TEMPORARY_DIR, WriteFile, WriteSharded, write_atomically
@@ -54,6 +58,7 @@ CONFIGURABLE_STAGES = {
     NEAR_DEDUP_STAGE: NearDedupConfig.from_dict,
     TOXICITY_STAGE: ToxicityConfig.from_dict,
     PII_STAGE: PiiConfig.from_dict,
+    BALANCE_STAGE: BalanceConfig.from_dict,
 }
 # Stages that need to know which sources are code; the value comes from --code_sources.
 _CODE_AWARE = (quality.LANG_STAGE, quality.QUALITY_STAGE, TOXICITY_STAGE)
@@ -96,6 +101,8 @@ def build(pipeline: beam.Pipeline, config: CurateConfig) -> None:
     """Wire the whole curation graph onto `pipeline`."""
     out = config.output
     configs = build_stage_configs(config)
+    balance_config = configs[BALANCE_STAGE]
+    balance_config.check_sources({source for source, _ in config.inputs})
     stages = document_stages(config, configs)
     stage_names = [READ_STAGE] + [name for _, name, _ in stages]
     records = pipeline | "Read" >> ReadInputs(config.inputs, configs[READ_STAGE])
@@ -107,18 +114,31 @@ def build(pipeline: beam.Pipeline, config: CurateConfig) -> None:
     for label, _, stage in stages:
         docs, rejected = split_by_type(docs | label >> stage, f"{label}/Split", Document, Rejected)
         dropped.append(rejected)
-    rejected = dropped | "AllRejected" >> beam.Flatten()
 
-    tokenizer_json = docs | "Tokenizer" >> TrainTokenizer(config.tokenizer)
+    tokenizer_json = _tokenizer(pipeline, docs, config)
     tokenizer_file = (
         tokenizer_json
         | "Tokenizer/Serialize"
         >> beam.Map(lambda j: ("tokenizer/tokenizer.json", j.encode("utf-8"), _tokenizer_facts(j)))
         | "Tokenizer/Write" >> beam.ParDo(WriteFile(out))
     )
-    token_shards = docs | "Tokens" >> TokenizeAndWrite(
+    encoded = docs | "Encode" >> EncodeDocuments(tokenizer_json)
+    side = {}
+    if balance_config.enabled:
+        stage_names.append(BALANCE_STAGE)
+        balanced, plans = encoded | "Balance" >> Balance(balance_config)
+        encoded, rejected = split_by_type(balanced, "Balance/Split", EncodedDocument, Rejected)
+        dropped.append(rejected)
+        side["balance"] = beam.pvalue.AsSingleton(
+            plans | "Balance/Report" >> beam.Map(plan_report, balance_config)
+        )
+    docs = encoded | "CuratedDocuments" >> beam.Map(lambda e: e.doc)
+    rejected = dropped | "AllRejected" >> beam.Flatten()
+
+    token_shards, layout = encoded | "Tokens" >> PackAndWrite(
         tokenizer_json, out, config.pack, config.dp_world_size, config.target_shard_bytes
     )
+    side["layout"] = beam.pvalue.AsSingleton(layout)
     doc_shards = docs | "Documents" >> _write_documents(out, config.target_shard_bytes)
     written = {"documents": doc_shards, "tokens": token_shards, "tokenizer": tokenizer_file}
     if config.write_rejected:
@@ -128,13 +148,22 @@ def build(pipeline: beam.Pipeline, config: CurateConfig) -> None:
     written["dead_letter"] = dead | "DeadLetters" >> _write_dead_letters(out)
 
     counts = (docs, rejected, dead) | "Accounting" >> CountOutcomes()
-    side = {k: beam.pvalue.AsList(v) for k, v in written.items()}
+    side.update({k: beam.pvalue.AsList(v) for k, v in written.items()})
     _ = (
         pipeline
         | "Manifest/Once" >> beam.Create([None])
         | "Manifest/Write"
         >> beam.Map(_write_manifest, config, stage_names, beam.pvalue.AsList(counts), **side)
     )
+
+
+def _tokenizer(pipeline: beam.Pipeline, docs, config: CurateConfig):
+    """A one-element PCollection of tokenizer.json text: `--tokenizer PATH` as it is, or one
+    trained on a deterministic sample of the curated documents."""
+    if config.tokenizer_path:
+        tokenizer_json = load_tokenizer_json(config.tokenizer_path, config.pack.tail == TAIL_PAD)
+        return pipeline | "Tokenizer/Load" >> beam.Create([tokenizer_json])
+    return docs | "Tokenizer" >> TrainTokenizer(config.tokenizer)
 
 
 def _write_documents(out: str, target_bytes: int) -> WriteSharded:
@@ -207,22 +236,31 @@ def _tokenizer_facts(tokenizer_json: str) -> dict:
 
 
 def _write_manifest(
-    _, config, stage_names, counts, documents, tokens, tokenizer, dead_letter, rejected=None
+    _,
+    config,
+    stage_names,
+    counts,
+    documents,
+    tokens,
+    tokenizer,
+    dead_letter,
+    layout,
+    rejected=None,
+    balance=None,
 ):
     token_shards = shard_listing(tokens)
     manifest = {
         "manifest_version": MANIFEST_VERSION,
         "config": config.to_dict(),
         **outcome_summary(counts, stage_names),
+        "balance": balance,
         "tokenizer": tokenizer[0] if tokenizer else None,
         "tokens": {
             "seq_len": config.pack.seq_len,
             "dp_world_size": config.dp_world_size,
             "rows": sum(s["rows"] for s in token_shards),
             "tokens": sum(s["tokens"] for s in token_shards),
-            "document_tokens": sum(s["document_tokens"] for s in token_shards),
-            "tail_tokens_dropped": sum(s["tail_tokens_dropped"] for s in token_shards),
-            "pad_tokens": sum(s["pad_tokens"] for s in token_shards),
+            **layout.to_dict(),
             "shards": token_shards,
         },
         "documents": {"shards": shard_listing(documents)},
@@ -245,9 +283,13 @@ def run(argv: list[str] | None = None) -> dict:
     options = load_options(argv)
     FileSystems.set_options(options)  # credentials/endpoints for gs://, s3:// on the driver
     inputs = options.view_as(CurateOptions).input
-    if not inputs:
-        inputs = write_sample_corpus(os.path.abspath(SAMPLE_CORPUS_DIR))
-    config = curate_config(options, inputs)
+    config = curate_config(
+        options, inputs or write_sample_corpus(os.path.abspath(SAMPLE_CORPUS_DIR))
+    )
+    if not inputs and BALANCE_STAGE not in config.stages:
+        config = dataclasses.replace(
+            config, stages={**config.stages, BALANCE_STAGE: SAMPLE_CORPUS_MIX}
+        )
     clear_output(config.output)
     if dask_compat.uses_dask_runner(options.view_as(StandardOptions).runner):
         dask_compat.patch()
@@ -272,10 +314,20 @@ def summary(manifest: dict, seconds: float) -> str:
             f"  {stage['stage']:<14} {stage['in']:>10,} -> {stage['out']:>10,}  ({reasons})"
         )
     lines.append(f"kept {records['kept']:,} documents; accounting balanced: {records['balanced']}")
+    balance = manifest.get("balance")
+    if balance:
+        shares = ", ".join(
+            f"{s['source']} {s['achieved_share']:.1%} (target {s['target_share']:.1%}"
+            + (", capped)" if s["capped"] else ")")
+            for s in balance["sources"]
+        )
+        lines.append(f"mix of {balance['selected_tokens']:,} tokens: {shares}")
     lines.append(
         f"tokens: {tokens['tokens']:,} in {tokens['rows']:,} rows of {tokens['seq_len']} "
         f"({tokens['tail_tokens_dropped']:,} tail tokens dropped, {tokens['pad_tokens']:,} pad) "
-        f"in {len(tokens['shards'])} shards; vocabulary {manifest['tokenizer']['vocab_size']:,}"
+        f"in {len(tokens['shards'])} shards of {tokens['rows_per_shard']:,} rows "
+        f"({tokens['rows_dropped_for_equal_shards']:,} rows dropped to even them out); "
+        f"vocabulary {manifest['tokenizer']['vocab_size']:,}"
     )
     lines.append(f"output: {manifest['config']['output']}  ({seconds:.1f} s)")
     return "\n".join(lines)

@@ -18,7 +18,7 @@ import yaml
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from tokenizer.pack import TAIL_DROP, TAIL_PAD, PackConfig
-from tokenizer.train import TokenizerConfig
+from tokenizer.train import EOS_TOKEN, PAD_TOKEN, TokenizerConfig
 from transforms.quality.base import DEFAULT_CODE_SOURCES
 
 DEFAULT_OUTPUT = "./out/curate"
@@ -61,6 +61,13 @@ class CurateOptions(PipelineOptions):
         )
         parser.add_argument(
             "--vocab_size", type=int, default=TokenizerConfig.vocab_size, help="BPE vocabulary."
+        )
+        parser.add_argument(
+            "--tokenizer",
+            default=None,
+            help="An existing tokenizer.json (any Beam filesystem path) to tokenize with "
+            f"instead of training one; it must have the {EOS_TOKEN} token ({PAD_TOKEN} too "
+            "with --pack_tail pad). It is copied to OUTPUT/tokenizer/.",
         )
         parser.add_argument(
             "--tokenizer_sample_bytes",
@@ -119,6 +126,8 @@ class CurateConfig:
     inputs: list[tuple[str, str]]
     output: str = DEFAULT_OUTPUT
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    # An existing tokenizer.json to use instead of training one.
+    tokenizer_path: str | None = None
     pack: PackConfig = field(default_factory=PackConfig)
     dp_world_size: int = 1
     target_shard_bytes: int = 256 << 20
@@ -138,6 +147,7 @@ class CurateConfig:
             "seq_len": self.pack.seq_len,
             "pack_tail": self.pack.tail,
             "dp_world_size": self.dp_world_size,
+            "tokenizer": self.tokenizer_path,
             "vocab_size": self.tokenizer.vocab_size,
             "tokenizer_min_frequency": self.tokenizer.min_frequency,
             "tokenizer_sample_bytes": self.tokenizer.sample_bytes,
@@ -209,6 +219,7 @@ def curate_config(options: PipelineOptions, inputs: list[str]) -> CurateConfig:
         tokenizer=TokenizerConfig(
             vocab_size=opts.vocab_size, sample_bytes=opts.tokenizer_sample_bytes
         ),
+        tokenizer_path=absolute_if_local(opts.tokenizer) if opts.tokenizer else None,
         pack=PackConfig(seq_len=opts.seq_len, tail=opts.pack_tail),
         dp_world_size=opts.dp_world_size,
         target_shard_bytes=opts.target_shard_bytes,

@@ -21,6 +21,9 @@ import sysconfig
 import zstandard
 
 SEED = 20261122
+# The demo's source mix (stages.balance) when no other is configured: web pages are the
+# bulk of a pretraining mix; books and code are smaller, curated shares.
+SAMPLE_CORPUS_MIX = {"targets": {"web": 0.5, "books": 0.3, "code": 0.2}}
 
 _SUBJECTS = (
     "the city council",

@@ -1,12 +1,23 @@
 """Train a byte-level BPE tokenizer with `tokenizers` on a deterministic sample of documents.
 
-Usable on its own (`train_bpe`) and inside the pipeline (`TrainTokenizer`, one worker
-trains on the sample; the result is a single JSON string used as a side input).
+Usable on its own (`train_bpe`), inside the pipeline (`TrainTokenizer`, one worker trains
+on the sample; the result is a single JSON string used as a side input) and from the
+command line, on any input the pipeline reads (a curate run's `documents/*.parquet` gives
+the tokenizer that run trained, when the run's sample covered its cap):
+
+    python -m tokenizer.train --input 'out/curate/documents/*.parquet' --output tok.json \
+        [--vocab_size 32768] [--sample_bytes 67108864] [--min_frequency 2]
+
+The sample is the documents with the smallest `sample_rank(id)`, in that order, until
+`sample_bytes` characters are reached, so it does not depend on file or arrival order.
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
+import heapq
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -50,6 +61,28 @@ def train_bpe(texts: Iterable[str], vocab_size: int = 32768, min_frequency: int 
     return tokenizer.to_str()
 
 
+def load_tokenizer_json(path: str, need_pad: bool) -> str:
+    """The text of an existing tokenizer.json (any Beam filesystem path), checked to load
+    and to have the end-of-text token (and the pad token when `need_pad`); ValueError if not."""
+    from apache_beam.io.filesystems import FileSystems
+    from tokenizers import Tokenizer
+
+    try:
+        with FileSystems.open(path) as f:
+            text = f.read().decode("utf-8")
+        tokenizer = Tokenizer.from_str(text)
+    except Exception as error:  # any reason it cannot be used is the same answer
+        raise ValueError(f"--tokenizer {path}: not a loadable tokenizer.json ({error})") from error
+    needed = [EOS_TOKEN] + ([PAD_TOKEN] if need_pad else [])
+    missing = [token for token in needed if tokenizer.token_to_id(token) is None]
+    if missing:
+        raise ValueError(
+            f"--tokenizer {path}: has no {' or '.join(missing)} token "
+            "(the end-of-text token separates packed documents; pad fills --pack_tail pad)"
+        )
+    return text
+
+
 def tokenizer_sha256(tokenizer_json: str) -> str:
     return hashlib.sha256(tokenizer_json.encode("utf-8")).hexdigest()
 
@@ -65,15 +98,43 @@ def _in_sample(doc, total_chars: int, sample_bytes: int) -> bool:
     return sample_rank(doc.id) < fraction * 2**64
 
 
-def _train_on_group(keyed, config: TokenizerConfig) -> str:
-    ranked = sorted(item for item in keyed[1] if item is not None)
-    texts, budget = [], config.sample_bytes
+def take_sample(ranked: Iterable[tuple[int, str, str]], sample_bytes: int) -> list[str]:
+    """(rank, id, text) in ascending order -> texts until `sample_bytes` characters are
+    reached (the text that crosses the cap is included)."""
+    texts, budget = [], sample_bytes
     for _, _, text in ranked:
         if budget <= 0:
             break
         texts.append(text)
         budget -= len(text)
+    return texts
+
+
+def _train_on_group(keyed, config: TokenizerConfig) -> str:
+    ranked = sorted(item for item in keyed[1] if item is not None)
+    texts = take_sample(ranked, config.sample_bytes)
     return train_bpe(texts, config.vocab_size, config.min_frequency)
+
+
+class SmallestRanks:
+    """Streams (id, text) pairs and keeps only what `take_sample` can reach: the smallest
+    ranks whose text, all but the last, stays under the cap. Memory ~ sample_bytes."""
+
+    def __init__(self, sample_bytes: int):
+        self.sample_bytes = sample_bytes
+        self._heap: list[tuple[int, str, str]] = []  # (-rank, id, text): largest rank first
+        self._chars = 0
+
+    def add(self, doc_id: str, text: str) -> None:
+        heapq.heappush(self._heap, (-sample_rank(doc_id), doc_id, text))
+        self._chars += len(text)
+        # The largest rank is unreachable once everything before it already fills the cap.
+        while self._heap and self._chars - len(self._heap[0][2]) >= self.sample_bytes:
+            self._chars -= len(heapq.heappop(self._heap)[2])
+
+    def sample(self) -> list[str]:
+        ranked = sorted((-negated, doc_id, text) for negated, doc_id, text in self._heap)
+        return take_sample(ranked, self.sample_bytes)
 
 
 class TrainTokenizer(beam.PTransform):
@@ -103,3 +164,50 @@ class TrainTokenizer(beam.PTransform):
             | "OneGroup" >> beam.GroupByKey()
             | "TrainBPE" >> beam.Map(_train_on_group, self.config)
         )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Train a tokenizer from documents in any format the pipeline reads."""
+    from apache_beam.io.filesystems import FileSystems
+
+    from schemas.document import Document
+    from transforms.readers import read_file
+    from transforms.readers.files import InputFile, relative_to_root
+
+    parser = argparse.ArgumentParser(prog="python -m tokenizer.train", description=main.__doc__)
+    parser.add_argument("--input", action="append", required=True, help="Glob; repeatable.")
+    parser.add_argument("--output", required=True, help="Where to write tokenizer.json.")
+    parser.add_argument("--vocab_size", type=int, default=TokenizerConfig.vocab_size)
+    parser.add_argument("--min_frequency", type=int, default=TokenizerConfig.min_frequency)
+    parser.add_argument("--sample_bytes", type=int, default=TokenizerConfig.sample_bytes)
+    args = parser.parse_args(argv)
+
+    kept = SmallestRanks(args.sample_bytes)
+    documents = unreadable = 0
+    for pattern in args.input:
+        matched = FileSystems.match([pattern])[0].metadata_list
+        if not matched:
+            parser.error(f"--input {pattern} matches no file")
+        for meta in sorted(matched, key=lambda m: m.path):
+            relative = relative_to_root(meta.path, pattern)
+            file = InputFile("train", meta.path, relative, meta.size_in_bytes)
+            for record in read_file(file):
+                if isinstance(record, Document):
+                    documents += 1
+                    kept.add(record.id, record.text)
+                else:
+                    unreadable += 1
+    texts = kept.sample()
+    tokenizer_json = train_bpe(texts, args.vocab_size, args.min_frequency)
+    with FileSystems.create(args.output) as f:
+        f.write(tokenizer_json.encode("utf-8"))
+    print(
+        f"read {documents:,} documents ({unreadable:,} records skipped: dropped or unreadable); "
+        f"trained on {len(texts):,} documents, {sum(map(len, texts)):,} characters; "
+        f"wrote {args.output} (sha256 {tokenizer_sha256(tokenizer_json)})"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,24 +1,31 @@
-"""Tokenize curated documents and write packed token shards.
+"""Tokenize curated documents and write packed token shards of equal row counts.
 
-Documents are grouped into batches by a stable hash of their id and encoded with the
-pipeline's tokenizer (a side input) in `encode_batch` calls, each followed by the
-end-of-text token. Documents go to shard `hash(id) % n` (n from the total token count and
-the target shard size, a multiple of the data-parallel world size), are ordered by
-(hash of id, id, hash of text) inside a shard, then packed into rows of exactly seq_len tokens.
+`EncodeDocuments`: documents are grouped into batches by a stable hash of their id and
+encoded with the pipeline's tokenizer (a side input) in `encode_batch` calls.
+`PackAndWrite`: each encoded document goes into the token stream `copies` times (1 unless
+the balance stage repeats it), every copy followed by the end-of-text token. Copies go to
+group `hash % n` (n from the total token count and the target shard size, a multiple of the
+data-parallel world size), are ordered by (hash, id, text hash, copy) inside a group and
+packed into rows of exactly seq_len tokens; `tokenizer.layout` then evens the groups out
+so that every shard holds the same number of rows.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
 
 import apache_beam as beam
 import numpy as np
 from apache_beam.metrics import Metrics
 
 from schemas.arrow import table_to_parquet_bytes, token_rows_to_table
-from schemas.document import stable_hash64
+from schemas.document import Document, stable_hash64
+from tokenizer.layout import ShardLayout, layout_for
 from tokenizer.pack import PackConfig, pack
 from tokenizer.train import EOS_TOKEN, PAD_TOKEN
 from transforms.exact_dedup import text_key
-from transforms.write import GroupIntoShards, WriteFile, shard_count, shard_name
+from transforms.write import WriteFile, shard_count, shard_name
 
 TOKEN_BYTES = 4  # int32
 ROWS_PER_ROW_GROUP = 1024
@@ -26,6 +33,33 @@ ROWS_PER_ROW_GROUP = 1024
 # in (by a stable hash of their id, so batches do not depend on arrival order).
 ENCODE_CALL_DOCS = 1024
 ENCODE_BATCH_DOCS = 4096
+
+
+@dataclass(slots=True)
+class EncodedDocument:
+    """A curated document, its token ids (no end-of-text) and how many times it goes into
+    the token shards."""
+
+    doc: Document
+    ids: np.ndarray
+    copies: int = 1
+
+    @property
+    def tokens(self) -> int:
+        """Tokens one copy takes in the packed stream (ids + end-of-text)."""
+        return len(self.ids) + 1
+
+
+def copy_order_keys(encoded: EncodedDocument) -> list[tuple]:
+    """Sort keys of the document's copies in the packed stream. The first copy is keyed by
+    the hash of the id (so an unbalanced run is laid out the same way), later copies by a
+    hash of (id, copy), so that copies land apart, usually in other shards."""
+    doc = encoded.doc
+    content = text_key(doc.text)
+    return [
+        (stable_hash64(doc.id if c == 0 else f"{doc.id}\x00copy{c}"), doc.id, content, c)
+        for c in range(encoded.copies)
+    ]
 
 
 class _TokenizerCache:
@@ -45,10 +79,9 @@ class _TokenizerCache:
 
 
 class _EncodeBatch(beam.DoFn):
-    """(batch key, [Document]) -> ((hash(id), id, text hash), int32 token ids) per document,
-    with the side-input tokenizer. `encode_batch` is several times faster per document than
-    `encode` (less per-call overhead, and it uses every core). The key orders documents
-    inside a shard; the text hash breaks ties between documents that share an id."""
+    """(batch key, [Document]) -> EncodedDocument per document, with the side-input
+    tokenizer. `encode_batch` is several times faster per document than `encode` (less
+    per-call overhead, and it uses every core)."""
 
     def setup(self):
         self.cache = _TokenizerCache()
@@ -58,7 +91,7 @@ class _EncodeBatch(beam.DoFn):
         tokenizer = self.cache.get(tokenizer_json)
         # encode_batch_fast skips the character offsets we do not use (tokenizers >= 0.21).
         encode = getattr(tokenizer, "encode_batch_fast", tokenizer.encode_batch)
-        docs = list(batch[1])
+        docs = sorted(batch[1], key=lambda d: (stable_hash64(d.id), d.id, text_key(d.text)))
         for start in range(0, len(docs), ENCODE_CALL_DOCS):
             chunk = docs[start : start + ENCODE_CALL_DOCS]
             for doc, encoding in zip(
@@ -66,44 +99,97 @@ class _EncodeBatch(beam.DoFn):
             ):
                 ids = np.asarray(encoding.ids, dtype=np.int32)
                 self.tokens.inc(len(ids))
-                yield (stable_hash64(doc.id), doc.id, text_key(doc.text)), ids
+                yield EncodedDocument(doc, ids)
 
 
-class _PackShard(beam.DoFn):
-    """(shard index, [(key, ids)]) -> (relative path, parquet bytes, metadata)."""
+class EncodeDocuments(beam.PTransform):
+    """Documents + tokenizer JSON (singleton PCollection) -> EncodedDocuments."""
 
-    def __init__(self, config: PackConfig, shard_count_of):
+    def __init__(self, tokenizer_json):
+        super().__init__()
+        self.tokenizer_json = tokenizer_json
+
+    def expand(self, docs):
+        batches = beam.pvalue.AsSingleton(
+            docs
+            | "CountDocs" >> beam.combiners.Count.Globally()
+            | "BatchCount" >> beam.Map(lambda n: max(1, n // ENCODE_BATCH_DOCS))
+        )
+        # The GroupByKey also keeps Encode out of the stage that reads the documents, which
+        # feeds the tokenizer Encode waits for: fused, that stage would wait on itself
+        # ("watermark-pending bundles did not execute").
+        return (
+            docs
+            | "BatchKey" >> beam.Map(lambda d, n: (stable_hash64(d.id) % n, d), batches)
+            | "Batches" >> beam.GroupByKey()
+            | "Encode" >> beam.ParDo(_EncodeBatch(), beam.pvalue.AsSingleton(self.tokenizer_json))
+        )
+
+
+class _ShardShape(NamedTuple):
+    shard_count: int
+    rows_per_shard: int
+
+
+class _PackGroup(beam.DoFn):
+    """(group, [(key, ids) or None]) -> (shard, block) per block of rows it sends, where a
+    block is (position, rows, doc_starts), plus (group, shape) for its own shard: shape is
+    (shard count, rows per shard), so that every shard is assembled, empty or not, without
+    reading the layout again (the DaskRunner recomputes a branch per side-input read)."""
+
+    def __init__(self, config: PackConfig):
         self.config = config
-        self.shard_count_of = shard_count_of
 
     def setup(self):
         self.cache = _TokenizerCache()
 
-    def process(self, group, tokenizer_json, total_tokens):
+    def process(self, group, tokenizer_json, layout: ShardLayout):
         index, members = group
-        ordered = sorted(members, key=lambda m: m[0])
         tokenizer = self.cache.get(tokenizer_json)
         packed = pack(
-            [ids for _, ids in ordered],
+            [ids for _, ids in sorted((m for m in members if m is not None), key=lambda m: m[0])],
             tokenizer.token_to_id(EOS_TOKEN),
             tokenizer.token_to_id(PAD_TOKEN),
             self.config,
         )
-        table = token_rows_to_table(packed.rows, packed.doc_starts)
-        name = shard_name("tokens", index, self.shard_count_of(total_tokens), "parquet")
-        metadata = {
-            "rows": int(packed.rows.shape[0]),
-            "tokens": int(packed.rows.size),
-            "documents": packed.documents,
-            "document_tokens": packed.tokens,
-            "tail_tokens_dropped": packed.tail_tokens_dropped,
-            "pad_tokens": packed.pad_tokens,
-        }
-        yield f"tokens/{name}", table_to_parquet_bytes(table, ROWS_PER_ROW_GROUP), metadata
+        yield index, _ShardShape(layout.shard_count, layout.rows_per_shard)
+        for block in layout.blocks(index):
+            rows = slice(block.first, block.first + block.count)
+            yield block.shard, (block.position, packed.rows[rows], packed.doc_starts[rows])
 
 
-class TokenizeAndWrite(beam.PTransform):
-    """Documents + tokenizer JSON (singleton PCollection) -> token shard metadata dicts."""
+def _assemble_shard(group, seq_len: int):
+    """(shard, [shape, block, ...]) -> (relative path, parquet bytes, metadata)."""
+    index, parts = group
+    (shard_count, rows_per_shard), *_ = [p for p in parts if isinstance(p, _ShardShape)]
+    blocks = sorted((p for p in parts if not isinstance(p, _ShardShape)), key=lambda b: b[0])
+    rows = (
+        np.concatenate([b[1] for b in blocks]) if blocks else np.zeros((0, seq_len), dtype=np.int32)
+    )
+    doc_starts = [starts for b in blocks for starts in b[2]]
+    if len(rows) != rows_per_shard:
+        raise AssertionError(f"shard {index}: {len(rows)} rows, not {rows_per_shard}")
+    name = shard_name("tokens", index, shard_count, "parquet")
+    metadata = {
+        "rows": int(rows.shape[0]),
+        "tokens": int(rows.size),
+        "document_starts": sum(len(s) for s in doc_starts),
+    }
+    table = token_rows_to_table(rows, doc_starts)
+    return f"tokens/{name}", table_to_parquet_bytes(table, ROWS_PER_ROW_GROUP), metadata
+
+
+def _add_pairs(pairs) -> tuple[int, int]:
+    """(tokens, documents) pairs -> their sums (a combiner: partial sums come back in)."""
+    tokens = documents = 0
+    for t, d in pairs:
+        tokens, documents = tokens + t, documents + d
+    return tokens, documents
+
+
+class PackAndWrite(beam.PTransform):
+    """EncodedDocuments + tokenizer JSON -> (token shard metadata dicts, one-element
+    PCollection of the ShardLayout)."""
 
     def __init__(self, tokenizer_json, output_dir, config: PackConfig, dp_world_size, target_bytes):
         super().__init__()
@@ -116,33 +202,44 @@ class TokenizeAndWrite(beam.PTransform):
     def shard_count_of(self, total_tokens: int) -> int:
         return shard_count(total_tokens * TOKEN_BYTES, self.target_bytes, self.dp_world_size)
 
-    def expand(self, docs):
-        tokenizer = beam.pvalue.AsSingleton(self.tokenizer_json)
-        shard_count_of = self.shard_count_of
-        batches = beam.pvalue.AsSingleton(
-            docs
-            | "CountDocs" >> beam.combiners.Count.Globally()
-            | "BatchCount" >> beam.Map(lambda n: max(1, n // ENCODE_BATCH_DOCS))
-        )
-        # The GroupByKey also keeps Encode out of the stage that reads the documents, which
-        # feeds the tokenizer Encode waits for: fused, that stage would wait on itself
-        # ("watermark-pending bundles did not execute").
-        encoded = (
-            docs
-            | "BatchKey" >> beam.Map(lambda d, n: (stable_hash64(d.id) % n, d), batches)
-            | "Batches" >> beam.GroupByKey()
-            | "Encode" >> beam.ParDo(_EncodeBatch(), tokenizer)
+    def expand(self, encoded):
+        config, shard_count_of = self.config, self.shard_count_of
+        copies = encoded | "Copies" >> beam.FlatMap(
+            lambda e: [(key, e.ids) for key in copy_order_keys(e)]
         )
         total = beam.pvalue.AsSingleton(
-            encoded
+            copies
             | "CountTokens" >> beam.Map(lambda item: len(item[1]) + 1)
             | "TotalTokens" >> beam.CombineGlobally(sum)
         )
-        return (
-            encoded
-            | "AssignShard"
-            >> beam.Map(lambda item, n: (item[0][0] % shard_count_of(n), item), total)
-            | "Group" >> GroupIntoShards(shard_count_of, total)
-            | "Pack" >> beam.ParDo(_PackShard(self.config, shard_count_of), tokenizer, total)
+        grouped = copies | "AssignGroup" >> beam.Map(
+            lambda item, n: (item[0][0] % shard_count_of(n), item), total
+        )
+        layout = (
+            grouped
+            | "GroupSizes" >> beam.MapTuple(lambda g, item: (g, (len(item[1]) + 1, 1)))
+            | "GroupTotals" >> beam.CombinePerKey(_add_pairs)
+            | "AllGroups" >> beam.combiners.ToDict()
+            | "Layout"
+            >> beam.Map(lambda totals, n: layout_for(totals, shard_count_of(n), config), total)
+        )
+        # One (g, None) marker per group keeps empty groups in the grouping; it comes from
+        # the layout as a main input, not from another side-input read.
+        every_group = layout | "EveryGroup" >> beam.FlatMap(
+            lambda lay: [(g, None) for g in range(lay.shard_count)]
+        )
+        shards = (
+            (grouped, every_group)
+            | "WithEmptyGroups" >> beam.Flatten()
+            | "Group" >> beam.GroupByKey()
+            | "Pack"
+            >> beam.ParDo(
+                _PackGroup(config),
+                beam.pvalue.AsSingleton(self.tokenizer_json),
+                beam.pvalue.AsSingleton(layout),
+            )
+            | "Assemble" >> beam.GroupByKey()
+            | "Serialize" >> beam.Map(_assemble_shard, config.seq_len)
             | "Write" >> beam.ParDo(WriteFile(self.output_dir))
         )
+        return shards, layout

@@ -102,7 +102,8 @@ def test_token_shards_hold_exactly_the_curated_documents(sample_run):
     expected = sum(len(tokenizer.encode(t, add_special_tokens=False).ids) + 1 for t in texts)
     info = manifest["tokens"]
     assert info["document_tokens"] == expected
-    assert info["tokens"] + info["tail_tokens_dropped"] == expected
+    evened_out = info["rows_dropped_for_equal_shards"] * info["seq_len"]
+    assert info["tokens"] + info["tail_tokens_dropped"] + evened_out == expected
     # Every complete document between two starts decodes to one curated text.
     eos = manifest["tokenizer"]["eos_id"]
     stream = np.concatenate(list(iter_sequences(str(out))))
@@ -178,8 +179,11 @@ def test_shard_count_is_a_multiple_of_the_world_size(sample_inputs, tmp_path):
     assert [s["path"] for s in shards] == [
         f"tokens/tokens-{i:05d}-of-00004.parquet" for i in range(4)
     ]
+    # Every shard, so every rank, holds the same number of rows; fewer than 4 are left out.
+    assert {s["rows"] for s in shards} == {manifest["tokens"]["rows_per_shard"]}
     per_rank = [sum(1 for _ in iter_sequences(str(tmp_path), rank, 4)) for rank in range(4)]
-    assert sum(per_rank) == manifest["tokens"]["rows"]
+    assert per_rank == [manifest["tokens"]["rows_per_shard"]] * 4
+    assert manifest["tokens"]["rows_dropped_for_equal_shards"] < 4
 
 
 def test_no_arguments_runs_the_demo(tmp_path):
@@ -205,9 +209,13 @@ def test_no_arguments_runs_the_demo(tmp_path):
         "near_dedup",
         "toxicity",
         "pii",
+        "balance",
     ]
-    # Filtering leaves documents from every source.
+    # Filtering leaves documents from every source, and the demo mix is met.
     assert {e["source"] for e in manifest["inputs"] if e["kept"]} == {"web", "books", "code"}
+    for source in manifest["balance"]["sources"]:
+        assert source["achieved_share"] == pytest.approx(source["target_share"], abs=0.02)
+    assert "mix of" in result.stdout
     assert (out / "tokenizer" / "tokenizer.json").is_file()
     assert list((out / "tokens").glob("tokens-*.parquet"))
     assert not (out / "_temporary").exists()
