@@ -154,3 +154,5 @@ def test_the_readme_stage_settings_example_is_valid():
     assert configs["read"].extractor == "resiliparse"
     assert configs["lang"].languages == ("en", "de")
     assert configs["quality"].fineweb.max_short_line_frac is None
+    assert configs["balance"].targets == {"web": 0.6, "books": 0.25, "code": 0.15}
+    assert configs["balance"].bucketed("web") and not configs["balance"].bucketed("code")

@@ -1,9 +1,18 @@
+import random
 import subprocess
 import sys
 
 from tokenizers import Tokenizer
 
-from tokenizer.train import EOS_TOKEN, PAD_TOKEN, tokenizer_sha256, train_bpe
+from tokenizer.train import (
+    EOS_TOKEN,
+    PAD_TOKEN,
+    SmallestRanks,
+    sample_rank,
+    take_sample,
+    tokenizer_sha256,
+    train_bpe,
+)
 
 TEXTS = [
     f"Document {i}: the quick brown fox jumps over the lazy dog {i % 7} times. "
@@ -38,3 +47,15 @@ def test_training_is_deterministic_across_processes():
         for _ in range(2)
     }
     assert hashes == {tokenizer_sha256(train_bpe(TEXTS, vocab_size=500))}
+
+
+def test_the_streaming_sample_equals_the_sorted_one():
+    rng = random.Random(5)
+    docs = [(f"doc-{i}", "x" * rng.randint(1, 400)) for i in range(2000)]
+    for cap in (0, 1, 350, 10_000, 10**9):
+        streamed = SmallestRanks(cap)
+        for doc_id, text in docs:
+            streamed.add(doc_id, text)
+        ranked = sorted((sample_rank(i), i, t) for i, t in docs)
+        assert streamed.sample() == take_sample(ranked, cap)
+    assert take_sample(ranked, 1) == [ranked[0][2]]  # the text crossing the cap is in
