@@ -22,8 +22,18 @@ from apache_beam.options.pipeline_options import StandardOptions
 
 from pipelines import dask_compat
 from pipelines.local_runner import runner_for
-from pipelines.options import CurateConfig, CurateOptions, curate_config, load_options
-from pipelines.sample_corpus import SAMPLE_CORPUS_MIX, write_sample_corpus
+from pipelines.options import (
+    CurateConfig,
+    CurateOptions,
+    curate_config,
+    load_options,
+    pop_dry_run,
+)
+from pipelines.sample_corpus import (
+    SAMPLE_CORPUS_MIX,
+    sample_corpus_inputs,
+    write_sample_corpus,
+)
 from schemas import arrow
 from schemas.document import DeadLetter, Document, Rejected
 from schemas.manifest import MANIFEST_VERSION, outcome_summary, shard_listing, to_json
@@ -278,18 +288,60 @@ def clear_output(output: str) -> None:
         FileSystems.delete(existing)
 
 
-def run(argv: list[str] | None = None) -> dict:
-    """Run the pipeline to completion and return the manifest."""
+def resolve(argv: list[str] | None, write_corpus: bool = True):
+    """Flags and config file -> (PipelineOptions, CurateConfig). Without --input, the
+    embedded sample corpus is the input (written unless `write_corpus` is false) and, unless
+    stages.balance says otherwise, the demo's source mix applies."""
     options = load_options(argv)
     FileSystems.set_options(options)  # credentials/endpoints for gs://, s3:// on the driver
     inputs = options.view_as(CurateOptions).input
-    config = curate_config(
-        options, inputs or write_sample_corpus(os.path.abspath(SAMPLE_CORPUS_DIR))
-    )
-    if not inputs and BALANCE_STAGE not in config.stages:
-        config = dataclasses.replace(
-            config, stages={**config.stages, BALANCE_STAGE: SAMPLE_CORPUS_MIX}
-        )
+    corpus = os.path.abspath(SAMPLE_CORPUS_DIR)
+    if not inputs:
+        inputs = write_sample_corpus(corpus) if write_corpus else sample_corpus_inputs(corpus)
+        config = curate_config(options, inputs)
+        if BALANCE_STAGE not in config.stages:
+            config = dataclasses.replace(
+                config, stages={**config.stages, BALANCE_STAGE: SAMPLE_CORPUS_MIX}
+            )
+        return options, config
+    return options, curate_config(options, inputs)
+
+
+def describe(options, config: CurateConfig) -> str:
+    """What a run would do, without running it: resolved options, inputs, stage list with
+    each stage's settings. Raises ValueError for bad settings, as a run would."""
+    configs = build_stage_configs(config)
+    configs[BALANCE_STAGE].check_sources({source for source, _ in config.inputs})
+    beam_flags = options.get_all_options(drop_default=True, retain_unknown_options=True)
+    ours = set(config.to_dict()) | {"input", "config", "dry_run", "stages"}
+    lines = ["runner and Beam options:"]
+    lines += [f"  {k}: {v}" for k, v in sorted(beam_flags.items()) if k not in ours] or [
+        "  (defaults)"
+    ]
+    lines.append("inputs:")
+    lines += [f"  {source}: {pattern}" for source, pattern in config.inputs]
+    lines.append("settings:")
+    lines += [f"  {k}: {v}" for k, v in config.to_dict().items() if k not in ("inputs", "stages")]
+    lines.append("stages, in order:")
+    names = [READ_STAGE] + [name for _, name, _ in document_stages(config, configs)]
+    names += [
+        "tokenizer ("
+        + ("load " + config.tokenizer_path if config.tokenizer_path else "train")
+        + ")",
+        "encode",
+    ]
+    if configs[BALANCE_STAGE].enabled:
+        names.append(BALANCE_STAGE)
+    names += ["pack + write token shards", "manifest"]
+    for name in names:
+        settings = configs.get(name)
+        lines.append(f"  {name}" + (f": {settings}" if settings is not None else ""))
+    return "\n".join(lines)
+
+
+def run(argv: list[str] | None = None) -> dict:
+    """Run the pipeline to completion and return the manifest."""
+    options, config = resolve(argv)
     clear_output(config.output)
     if dask_compat.uses_dask_runner(options.view_as(StandardOptions).runner):
         dask_compat.patch()
@@ -335,8 +387,12 @@ def summary(manifest: dict, seconds: float) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
+    dry_run, argv = pop_dry_run(sys.argv[1:] if argv is None else argv)
+    if dry_run:
+        print(describe(*resolve(argv, write_corpus=False)))
+        return 0
     started = time.monotonic()
-    manifest = run(sys.argv[1:] if argv is None else argv)
+    manifest = run(argv)
     print(summary(manifest, time.monotonic() - started))
     return 0 if manifest["records"]["balanced"] else 1
 

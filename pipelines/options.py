@@ -198,6 +198,21 @@ def config_file_flags(path: str) -> list[str]:
     return flags
 
 
+def pop_dry_run(argv: list[str]) -> tuple[bool, list[str]]:
+    """(whether `--dry_run` is given, argv without it). Beam's own `--dry_run` (TestOptions,
+    for runner tests) takes a value, so ours is taken off before Beam parses the flags:
+    `--dry_run`, `--dry_run=true|false`."""
+    dry_run, rest = False, []
+    for arg in argv:
+        if arg == "--dry_run":
+            dry_run = True
+        elif arg.startswith("--dry_run="):
+            dry_run = parse_bool(arg.split("=", 1)[1])
+        else:
+            rest.append(arg)
+    return dry_run, rest
+
+
 def load_options(argv: list[str] | None) -> PipelineOptions:
     """Command-line flags over config-file flags -> PipelineOptions (view as CurateOptions)."""
     argv = list(argv or [])

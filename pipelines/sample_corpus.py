@@ -202,6 +202,11 @@ def write_sample_corpus(directory: str, scale: float = 1.0) -> list[str]:
     with open(os.path.join(directory, "code.jsonl"), "w", encoding="utf-8") as f:
         for record in stdlib_code(int(200 * scale)):
             f.write(json.dumps(record) + "\n")
+    return sample_corpus_inputs(directory)
+
+
+def sample_corpus_inputs(directory: str) -> list[str]:
+    """The tagged input specs (`name=GLOB`) of the corpus `write_sample_corpus` writes."""
     return [
         f"web={directory}/web.json.gz",
         f"books={directory}/books.jsonl.zst",

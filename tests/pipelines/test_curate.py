@@ -271,3 +271,34 @@ def test_a_common_crawl_listing_end_to_end(fixtures, tmp_path):
     assert {e["file"] for e in manifest["inputs"]} == {
         f"{fixtures}/commoncrawl/{n}.warc.gz" for n in names
     }
+
+
+def test_dry_run_prints_the_plan_and_runs_nothing(tmp_path, capsys, monkeypatch):
+    from pipelines.curate import main
+
+    monkeypatch.chdir(tmp_path)  # the demo corpus would be written here
+    config = ROOT / "configs" / "dask.yaml"
+    argv = ["--dry_run", f"--config={config}", "--input=web=/data/*.json.gz"]
+    assert main([*argv, f"--output={tmp_path / 'out'}", "--seq_len=512"]) == 0
+    printed = capsys.readouterr().out
+    assert "runner: apache_beam.runners.dask.dask_runner.DaskRunner" in printed
+    assert "web: /data/*.json.gz" in printed and "seq_len: 512" in printed
+    stages = printed.split("stages, in order:\n", 1)[1].splitlines()
+    assert [line.split(":")[0].strip() for line in stages][:8] == [
+        "read",
+        "normalize",
+        "lang",
+        "quality",
+        "exact_dedup",
+        "near_dedup",
+        "toxicity",
+        "pii",
+    ]
+    assert "threshold=0.9" in printed  # each stage's resolved settings
+    assert not any(tmp_path.iterdir())  # no output, no demo corpus
+    # The demo's plan, with its source mix; bad settings fail as a run would.
+    assert main(["--dry_run=true"]) == 0
+    assert "  balance: BalanceConfig(targets={'web': 0.5" in capsys.readouterr().out
+    assert not any(tmp_path.iterdir())
+    with pytest.raises(ValueError, match="unknown stage"):
+        main(["--dry_run", '--stages={"nope": {}}'])
