@@ -115,7 +115,7 @@ def build(pipeline: beam.Pipeline, config: CurateConfig) -> None:
     balance_config.check_sources({source for source, _ in config.inputs})
     stages = document_stages(config, configs)
     stage_names = [READ_STAGE] + [name for _, name, _ in stages]
-    records = pipeline | "Read" >> ReadInputs(config.inputs, configs[READ_STAGE])
+    records = pipeline | "Read" >> ReadInputs(config.inputs, configs[READ_STAGE], config.only_files)
     docs, dead, dropped_on_read = split_by_type(
         records, "Read/Split", Document, DeadLetter, Rejected
     )
@@ -341,7 +341,11 @@ def describe(options, config: CurateConfig) -> str:
 
 def run(argv: list[str] | None = None) -> dict:
     """Run the pipeline to completion and return the manifest."""
-    options, config = resolve(argv)
+    return execute(*resolve(argv))
+
+
+def execute(options, config: CurateConfig) -> dict:
+    """Run the graph for `config` with the runner `options` name; return the manifest."""
     clear_output(config.output)
     if dask_compat.uses_dask_runner(options.view_as(StandardOptions).runner):
         dask_compat.patch()

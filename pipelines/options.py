@@ -135,6 +135,8 @@ class CurateConfig:
     code_sources: tuple[str, ...] = DEFAULT_CODE_SOURCES
     # Stage name -> that stage's settings (thresholds etc.), as given under `stages:`.
     stages: dict = field(default_factory=dict)
+    # Read only these of the matched files (an incremental refresh); None reads them all.
+    only_files: frozenset[str] | None = None
 
     def __post_init__(self):
         if self.dp_world_size < 1:
@@ -155,6 +157,7 @@ class CurateConfig:
             "write_rejected": self.write_rejected,
             "code_sources": list(self.code_sources),
             "stages": self.stages,
+            **({"only_files": sorted(self.only_files)} if self.only_files is not None else {}),
         }
 
 

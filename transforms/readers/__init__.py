@@ -32,6 +32,7 @@ __all__ = [
     "READ_STAGE",
     "ReadInputs",
     "ReaderConfig",
+    "match_input_files",
     "read_file",
     "reader_for",
 ]
@@ -87,28 +88,41 @@ def read_file(
         yield DeadLetter(file.source, file.path, "file holds no records", offset=0)
 
 
-class _MatchFiles(beam.DoFn):
-    """(source, pattern) -> InputFile per match (listings expanded), or DeadLetters."""
+def match_input_files(
+    source: str, pattern: str, config: ReaderConfig = DEFAULT_CONFIG
+) -> Iterator[InputFile | DeadLetter]:
+    """The files `pattern` names, in path order (listings expanded), as InputFiles; a
+    pattern that cannot be listed or matches nothing becomes a DeadLetter."""
+    try:
+        metadata = FileSystems.match([pattern])[0].metadata_list
+    except Exception as err:  # noqa: BLE001
+        yield DeadLetter(source, pattern, f"cannot list input pattern: {err!r}")
+        return
+    if not metadata:
+        yield DeadLetter(source, pattern, "input pattern matched no files")
+    for meta in sorted(metadata, key=lambda m: m.path):
+        if listings.is_listing(meta.path):
+            yield from listings.expand_listing(source, meta.path, config)
+        else:
+            yield InputFile(
+                source, meta.path, relative_to_root(meta.path, pattern), meta.size_in_bytes
+            )
 
-    def __init__(self, config: ReaderConfig = DEFAULT_CONFIG):
+
+class _MatchFiles(beam.DoFn):
+    """(source, pattern) -> InputFile per match (listings expanded), or DeadLetters; with
+    `only_files`, files not in it are left out (an incremental run reads only new files)."""
+
+    def __init__(self, config: ReaderConfig = DEFAULT_CONFIG, only_files=None):
         self.config = config
+        self.only_files = only_files
 
     def process(self, source_and_pattern):
-        source, pattern = source_and_pattern
-        try:
-            metadata = FileSystems.match([pattern])[0].metadata_list
-        except Exception as err:  # noqa: BLE001
-            yield DeadLetter(source, pattern, f"cannot list input pattern: {err!r}")
-            return
-        if not metadata:
-            yield DeadLetter(source, pattern, "input pattern matched no files")
-        for meta in sorted(metadata, key=lambda m: m.path):
-            if listings.is_listing(meta.path):
-                yield from listings.expand_listing(source, meta.path, self.config)
-            else:
-                yield InputFile(
-                    source, meta.path, relative_to_root(meta.path, pattern), meta.size_in_bytes
-                )
+        for item in match_input_files(*source_and_pattern, self.config):
+            if self.only_files is None or not isinstance(item, InputFile):
+                yield item
+            elif item.path in self.only_files:
+                yield item
 
 
 class _ReadFiles(beam.DoFn):
@@ -148,18 +162,25 @@ class ReadInputs(beam.PTransform):
 
     A pattern may name a Common Crawl listing (`warc.paths.gz`, `wet.paths.gz`, local or
     remote); it expands to the files it names under `config.commoncrawl_base_url`.
+    `only_files` (paths), when given, restricts reading to those of the matched files.
     """
 
-    def __init__(self, inputs: list[tuple[str, str]], config: ReaderConfig = DEFAULT_CONFIG):
+    def __init__(
+        self,
+        inputs: list[tuple[str, str]],
+        config: ReaderConfig = DEFAULT_CONFIG,
+        only_files: frozenset[str] | None = None,
+    ):
         super().__init__()
         self.inputs = list(inputs)
         self.config = config
+        self.only_files = only_files
 
     def expand(self, pbegin):
         return (
             pbegin
             | "Patterns" >> beam.Create(self.inputs)
-            | "Match" >> beam.ParDo(_MatchFiles(self.config))
+            | "Match" >> beam.ParDo(_MatchFiles(self.config, self.only_files))
             | "SpreadFiles" >> beam.Reshuffle()
             | "ReadRecords" >> beam.ParDo(_ReadFiles(self.config))
         )

@@ -1,0 +1,183 @@
+"""Incremental, scheduled curation: process only input files no earlier run has seen, and
+write the result as a new dataset version next to the old ones.
+
+    python -m pipelines.refresh --dataset_root data/curated --input web=data/raw/*.json.gz \\
+        [every option of pipelines.curate]
+
+Layout under the dataset root:
+
+    index.json         every version: its files (path, size, modification time), counts,
+                       tokens, tokenizer hash; what a later run compares the inputs with
+    v0001/, v0002/...  one curate output each (documents/, tokens/, manifest.json, ...)
+                       plus dedup-index/, the band hashes of its surviving documents
+
+A file counts as processed when an earlier version holds its path with the same size and
+modification time. Each version drops documents that near-duplicate any earlier version's
+survivors (earlier versions win) and tokenizes with the first version's tokenizer, so the
+versions' token shards can be trained on together. A run is written under
+`_staging-vNNNN/` and renamed into place, and only then is the index rewritten (atomically):
+a run that fails part way leaves the earlier versions and the index as they were.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import sys
+import time
+from datetime import UTC, datetime
+
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from pipelines.curate import execute, resolve, summary
+from pipelines.options import CurateConfig, CurateOptions
+from schemas.manifest import to_json
+from transforms.near_dedup import STAGE as NEAR_DEDUP_STAGE
+from transforms.readers import READ_STAGE, ReaderConfig, match_input_files
+from transforms.readers.files import InputFile
+from transforms.write import TEMPORARY_DIR, write_atomically
+
+INDEX_FILE = "index.json"
+DEDUP_INDEX_DIR = "dedup-index"
+TOKENIZER_PATH = "tokenizer/tokenizer.json"
+
+
+class RefreshOptions(PipelineOptions):
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        parser.add_argument(
+            "--dataset_root",
+            default=None,
+            help="Directory that holds the dataset's versions (v0001, ...) and index.json.",
+        )
+
+
+def load_index(root: str) -> dict:
+    """The dataset root's index ({"versions": [...]}); an empty one for a new root."""
+    path = FileSystems.join(root, INDEX_FILE)
+    if not FileSystems.exists(path):
+        return {"versions": []}
+    with FileSystems.open(path) as f:
+        return json.loads(f.read())
+
+
+def input_files(config: CurateConfig) -> list[dict]:
+    """Every file the inputs name now (listings expanded): source, path, size and
+    modification time (None where the filesystem does not say)."""
+    read_config = ReaderConfig.from_dict(config.stages.get(READ_STAGE))
+    files = []
+    for source, pattern in config.inputs:
+        try:
+            matched = FileSystems.match([pattern])[0].metadata_list
+        except Exception:  # noqa: BLE001 - match_input_files below says why, as a dead letter
+            matched = []
+        mtimes = {m.path: m.last_updated_in_seconds for m in matched}
+        for item in match_input_files(source, pattern, read_config):
+            if isinstance(item, InputFile):
+                mtime = mtimes.get(item.path)
+                files.append(
+                    {"source": source, "path": item.path, "size": item.size, "mtime": mtime}
+                )
+    return files
+
+
+def _identity(file: dict) -> tuple:
+    return file["path"], file["size"], file["mtime"]
+
+
+def new_files(files: list[dict], index: dict) -> list[dict]:
+    """The files no version of `index` has processed (a changed file counts as new)."""
+    seen = {_identity(f) for version in index["versions"] for f in version["files"]}
+    return [f for f in files if _identity(f) not in seen]
+
+
+def version_config(config: CurateConfig, root: str, index: dict, staging: str, files) -> dict:
+    """`config` for the next version: written to `staging`, reading only `files`, deduped
+    against every earlier version's index, tokenized with the first version's tokenizer
+    (unless --tokenizer names one)."""
+    versions = [v["version"] for v in index["versions"]]
+    near_dedup = dict(config.stages.get(NEAR_DEDUP_STAGE) or {})
+    near_dedup["index_input"] = [
+        *near_dedup.get("index_input", []),
+        *(FileSystems.join(root, v, DEDUP_INDEX_DIR, "*.parquet") for v in versions),
+    ]
+    near_dedup["index_output"] = FileSystems.join(staging, DEDUP_INDEX_DIR)
+    tokenizer = config.tokenizer_path
+    if tokenizer is None and versions:
+        tokenizer = FileSystems.join(root, versions[0], TOKENIZER_PATH)
+    return dataclasses.replace(
+        config,
+        output=staging,
+        only_files=frozenset(f["path"] for f in files),
+        tokenizer_path=tokenizer,
+        stages={**config.stages, NEAR_DEDUP_STAGE: near_dedup},
+    )
+
+
+def _write_atomically(directory: str, name: str, text: str) -> None:
+    """Replace `directory/name` by a rename, leaving no temporary folder behind."""
+    write_atomically(directory, name, text.encode("utf-8"))
+    FileSystems.delete([FileSystems.join(directory, TEMPORARY_DIR)])
+
+
+def refresh(argv: list[str]) -> dict | None:
+    """Curate the new input files into the next version; return its index entry, or None
+    when there is nothing new."""
+    options, config = resolve(argv, write_corpus=False)
+    root = options.view_as(RefreshOptions).dataset_root
+    if not root:
+        raise ValueError("--dataset_root is required")
+    if not options.view_as(CurateOptions).input:
+        raise ValueError("--input is required: refresh has no embedded corpus")
+    if "output" in options.get_all_options(drop_default=True):
+        raise ValueError("--output is not used: versions are written under --dataset_root")
+    root = root.rstrip("/")
+    index = load_index(root)
+    files = new_files(input_files(config), index)
+    if not files:
+        return None
+    version = f"v{len(index['versions']) + 1:04d}"
+    staging, final = FileSystems.join(root, f"_staging-{version}"), FileSystems.join(root, version)
+    for stale in (staging, final):  # what a failed run left behind (final: not in the index)
+        if FileSystems.exists(stale):
+            FileSystems.delete([stale])
+    manifest = execute(options, version_config(config, root, index, staging, files))
+    # The manifest names where it was written; name where it now is.
+    manifest["config"] = json.loads(json.dumps(manifest["config"]).replace(staging, final))
+    _write_atomically(staging, "manifest.json", to_json(manifest))
+    FileSystems.rename([staging], [final])
+    entry = {
+        "version": version,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "files": files,
+        "records": manifest["records"],
+        "tokens": manifest["tokens"]["tokens"],
+        "rows": manifest["tokens"]["rows"],
+        "tokenizer_sha256": manifest["tokenizer"]["sha256"],
+        "manifest": f"{version}/manifest.json",
+    }
+    index = {"versions": [*index["versions"], entry]}
+    _write_atomically(root, INDEX_FILE, json.dumps(index, indent=2) + "\n")
+    return entry
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING)
+    argv = sys.argv[1:] if argv is None else argv
+    started = time.monotonic()
+    entry = refresh(argv)
+    if entry is None:
+        print("nothing new: every input file is in an earlier version; nothing written")
+        return 0
+    root = RefreshOptions(argv).dataset_root.rstrip("/")
+    with FileSystems.open(FileSystems.join(root, entry["manifest"])) as f:
+        manifest = json.loads(f.read())
+    print(f"{entry['version']}: {len(entry['files'])} new file(s)")
+    print(summary(manifest, time.monotonic() - started))
+    return 0 if manifest["records"]["balanced"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
