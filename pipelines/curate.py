@@ -9,6 +9,7 @@ and Rejected records, so adding a stage is one module and one line there.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -21,7 +22,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import StandardOptions
 
 from pipelines import dask_compat
-from pipelines.local_runner import runner_for
+from pipelines.local_runner import OfflineDirectRunner, in_memory, runner_for
 from pipelines.options import (
     CurateConfig,
     CurateOptions,
@@ -49,6 +50,7 @@ from transforms.near_dedup import NearDedup, NearDedupConfig
 from transforms.pii import STAGE as PII_STAGE
 from transforms.pii import PiiConfig
 from transforms.pii.stage import PiiRedaction
+from transforms.progress import ProgressReporter
 from transforms.quality import LanguageConfig, LanguageFilter, QualityConfig, QualityFilter
 from transforms.readers import READ_STAGE, ReaderConfig, ReadInputs
 from transforms.tokenize import EncodedDocument, EncodeDocuments, PackAndWrite
@@ -339,18 +341,23 @@ def describe(options, config: CurateConfig) -> str:
     return "\n".join(lines)
 
 
-def run(argv: list[str] | None = None) -> dict:
+def run(argv: list[str] | None = None, show_progress: bool = False) -> dict:
     """Run the pipeline to completion and return the manifest."""
-    return execute(*resolve(argv))
+    return execute(*resolve(argv), show_progress=show_progress)
 
 
-def execute(options, config: CurateConfig) -> dict:
-    """Run the graph for `config` with the runner `options` name; return the manifest."""
+def execute(options, config: CurateConfig, show_progress: bool = False) -> dict:
+    """Run the graph for `config` with the runner `options` name; return the manifest.
+    `show_progress`: print what has been read so far on stderr while an in-process local
+    run works."""
     clear_output(config.output)
     if dask_compat.uses_dask_runner(options.view_as(StandardOptions).runner):
         dask_compat.patch()
-    with beam.Pipeline(runner=runner_for(options), options=options) as pipeline:
-        build(pipeline, config)
+    runner = runner_for(options)
+    in_process = isinstance(runner, OfflineDirectRunner) and in_memory(options)
+    with ProgressReporter() if in_process and show_progress else contextlib.nullcontext():
+        with beam.Pipeline(runner=runner, options=options) as pipeline:
+            build(pipeline, config)
     dask_compat.close_client(pipeline.result)
     temporary = FileSystems.join(config.output, TEMPORARY_DIR)
     if FileSystems.exists(temporary):
@@ -396,7 +403,7 @@ def main(argv: list[str] | None = None) -> int:
         print(describe(*resolve(argv, write_corpus=False)))
         return 0
     started = time.monotonic()
-    manifest = run(argv)
+    manifest = run(argv, show_progress=True)
     print(summary(manifest, time.monotonic() - started))
     return 0 if manifest["records"]["balanced"] else 1
 

@@ -9,7 +9,7 @@ back to, with the same options (`--direct_running_mode`, `--direct_num_workers`)
 
 from __future__ import annotations
 
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 from apache_beam.runners.runner import PipelineRunner
 
 DIRECT_RUNNER_NAMES = {None, "direct", "directrunner", "switchingdirectrunner"}
@@ -37,3 +37,8 @@ def runner_for(options: PipelineOptions) -> PipelineRunner | None:
     if name is None or name.lower().rsplit(".", 1)[-1] in DIRECT_RUNNER_NAMES:
         return OfflineDirectRunner()
     return None
+
+
+def in_memory(options: PipelineOptions) -> bool:
+    """Whether the local runner runs every bundle in this process (its default mode)."""
+    return options.view_as(DirectOptions).direct_running_mode in (None, "in_memory")

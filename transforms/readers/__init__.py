@@ -21,6 +21,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from schemas.document import DeadLetter, Document, Rejected
+from transforms.progress import LOCAL_PROGRESS
 from transforms.readers import http as _http  # noqa: F401 - registers http(s):// filesystems
 from transforms.readers import jsonl, listings, parquet, warc
 from transforms.readers.config import DEFAULT_CONFIG, ReaderConfig
@@ -140,15 +141,20 @@ class _ReadFiles(beam.DoFn):
             yield item
             return
         self.files.inc()
+        LOCAL_PROGRESS.add(files=1)
         if item.size > 0:
             self.bytes.inc(item.size)
         for record in read_file(item, self.config):
             if isinstance(record, DeadLetter):
                 self.dead.inc()
+                LOCAL_PROGRESS.add(records=1)
             else:
                 self.records.inc()
                 if isinstance(record, Rejected):
                     self._drop_counter(record.reason).inc()
+                    LOCAL_PROGRESS.add(records=1)
+                else:
+                    LOCAL_PROGRESS.add(records=1, text_bytes=len(record.text.encode("utf-8")))
             yield record
 
     def _drop_counter(self, reason: str):
