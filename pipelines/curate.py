@@ -30,6 +30,7 @@ from pipelines.options import (
     load_options,
     pop_dry_run,
 )
+from pipelines.report import REPORT_FILE, write_report
 from pipelines.sample_corpus import (
     SAMPLE_CORPUS_MIX,
     sample_corpus_inputs,
@@ -59,6 +60,7 @@ from transforms.toxicity import ToxicityConfig, ToxicityFilter
 from transforms.write import TEMPORARY_DIR, WriteFile, WriteSharded, write_atomically
 
 OUTPUT_SUBDIRS = ("documents", "tokens", "tokenizer", "rejected", "dead_letter", TEMPORARY_DIR)
+OUTPUT_FILES = ("manifest.json", "report.html")
 SAMPLE_CORPUS_DIR = "./out/sample-corpus"
 
 
@@ -284,7 +286,7 @@ def _write_manifest(
 
 def clear_output(output: str) -> None:
     """Remove what an earlier run wrote under `output` (only the pipeline's own entries)."""
-    paths = [FileSystems.join(output, name) for name in (*OUTPUT_SUBDIRS, "manifest.json")]
+    paths = [FileSystems.join(output, name) for name in (*OUTPUT_SUBDIRS, *OUTPUT_FILES)]
     existing = [p for p in paths if FileSystems.exists(p)]
     if existing:
         FileSystems.delete(existing)
@@ -362,6 +364,10 @@ def execute(options, config: CurateConfig, show_progress: bool = False) -> dict:
     temporary = FileSystems.join(config.output, TEMPORARY_DIR)
     if FileSystems.exists(temporary):
         FileSystems.delete([temporary])
+    if FileSystems.get_scheme(config.output) in (None, "file"):
+        write_report(config.output)
+    else:  # the report reads Parquet with local paths
+        logging.info("no report.html for an output on %s", config.output)
     with FileSystems.open(FileSystems.join(config.output, "manifest.json")) as f:
         return json.loads(f.read())
 
@@ -393,6 +399,9 @@ def summary(manifest: dict, seconds: float) -> str:
         f"vocabulary {manifest['tokenizer']['vocab_size']:,}"
     )
     lines.append(f"output: {manifest['config']['output']}  ({seconds:.1f} s)")
+    report = FileSystems.join(manifest["config"]["output"], REPORT_FILE)
+    if FileSystems.get_scheme(report) in (None, "file") and os.path.exists(report):
+        lines.append(f"report: {report} (open it in a browser)")
     return "\n".join(lines)
 
 

@@ -21,6 +21,17 @@ from tests.conftest import jsonl_bytes, write_input
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = ["--vocab_size=2000", "--seq_len=256"]
+# The manifest's stages before balancing, in graph order.
+FILTER_STAGES = [
+    "read",
+    "normalize",
+    "lang",
+    "quality",
+    "exact_dedup",
+    "near_dedup",
+    "toxicity",
+    "pii",
+]
 
 
 @pytest.fixture(scope="module")
@@ -200,23 +211,15 @@ def test_no_arguments_runs_the_demo(tmp_path):
     out = tmp_path / "out" / "curate"
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["config"]["output"] == str(out)
-    assert [s["stage"] for s in manifest["stages"]] == [
-        "read",
-        "normalize",
-        "lang",
-        "quality",
-        "exact_dedup",
-        "near_dedup",
-        "toxicity",
-        "pii",
-        "balance",
-    ]
+    assert [s["stage"] for s in manifest["stages"]] == [*FILTER_STAGES, "balance"]
     # Filtering leaves documents from every source, and the demo mix is met.
     assert {e["source"] for e in manifest["inputs"] if e["kept"]} == {"web", "books", "code"}
     for source in manifest["balance"]["sources"]:
         assert source["achieved_share"] == pytest.approx(source["target_share"], abs=0.02)
     assert "mix of" in result.stdout
     assert (out / "tokenizer" / "tokenizer.json").is_file()
+    assert "<h1>Curate run report</h1>" in (out / "report.html").read_text()
+    assert f"report: {out / 'report.html'}" in result.stdout
     assert list((out / "tokens").glob("tokens-*.parquet"))
     assert not (out / "_temporary").exists()
 
@@ -284,16 +287,7 @@ def test_dry_run_prints_the_plan_and_runs_nothing(tmp_path, capsys, monkeypatch)
     assert "runner: apache_beam.runners.dask.dask_runner.DaskRunner" in printed
     assert "web: /data/*.json.gz" in printed and "seq_len: 512" in printed
     stages = printed.split("stages, in order:\n", 1)[1].splitlines()
-    assert [line.split(":")[0].strip() for line in stages][:8] == [
-        "read",
-        "normalize",
-        "lang",
-        "quality",
-        "exact_dedup",
-        "near_dedup",
-        "toxicity",
-        "pii",
-    ]
+    assert [line.split(":")[0].strip() for line in stages][:8] == FILTER_STAGES
     assert "threshold=0.9" in printed  # each stage's resolved settings
     assert not any(tmp_path.iterdir())  # no output, no demo corpus
     # The demo's plan, with its source mix; bad settings fail as a run would.
