@@ -286,15 +286,9 @@ def datatrove_reader() -> Callable[[list[dict]], list] | str:
 
 def _tokenizer_sample(docs: list, budget: int) -> list[str]:
     """The pipeline's sample: documents in `sample_rank` order until `budget` characters."""
-    from tokenizer.train import sample_rank
+    from tokenizer.train import sample_rank, take_sample
 
-    texts = []
-    for doc in sorted(docs, key=lambda d: (sample_rank(d.id), d.id)):
-        if budget <= 0:
-            break
-        texts.append(doc.text)
-        budget -= len(doc.text)
-    return texts
+    return take_sample(sorted((sample_rank(d.id), d.id, d.text) for d in docs), budget)
 
 
 def bench_stages(corpus: dict) -> dict:
