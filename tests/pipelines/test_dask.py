@@ -1,6 +1,11 @@
-"""The same graph on Beam's DaskRunner against a local 2-worker Dask cluster."""
+"""The same graph on Beam's DaskRunner against a local 2-worker Dask cluster, with one
+worker killed part way: the run completes and writes what the DirectRunner writes."""
 
 import hashlib
+import os
+import signal
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -21,7 +26,26 @@ def _hashes(out: Path, sub: str) -> dict[str, str]:
     }
 
 
-def test_dask_runner_writes_the_same_bytes_as_the_direct_runner(tmp_path, fixtures):
+class WorkerKiller(threading.Thread):
+    """SIGKILLs worker process `pid` as soon as the run has written its first file under
+    `out` (so the job is under way, with stages still to run); records when."""
+
+    def __init__(self, pid: int, out: Path, timeout: float = 600):
+        super().__init__(daemon=True)
+        self.pid, self.out, self.timeout = pid, out, timeout
+        self.killed_at: float | None = None
+
+    def run(self):
+        deadline = time.monotonic() + self.timeout
+        while time.monotonic() < deadline:
+            if self.out.is_dir() and any(p.is_file() for p in self.out.rglob("*")):
+                os.kill(self.pid, signal.SIGKILL)
+                self.killed_at = time.monotonic()
+                return
+            time.sleep(0.1)
+
+
+def test_a_dask_run_that_loses_a_worker_writes_the_direct_runners_bytes(tmp_path, fixtures):
     inputs = [
         *(f"--input={s}" for s in write_sample_corpus(str(tmp_path / "corpus"), scale=0.1)),
         f"--input=pile={fixtures}/pile/*.jsonl.zst",
@@ -30,15 +54,24 @@ def test_dask_runner_writes_the_same_bytes_as_the_direct_runner(tmp_path, fixtur
     with distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
     ) as cluster:
-        dask = run(
-            [
-                *ARGS,
-                *inputs,
-                f"--output={tmp_path / 'dask'}",
-                "--runner=apache_beam.runners.dask.dask_runner.DaskRunner",
-                f"--dask_client_address={cluster.scheduler_address}",
-            ]
-        )
+        with distributed.Client(cluster) as client:
+            pids = client.run(os.getpid)
+            killer = WorkerKiller(min(pids.values()), tmp_path / "dask")
+            killer.start()
+            dask = run(
+                [
+                    *ARGS,
+                    *inputs,
+                    f"--output={tmp_path / 'dask'}",
+                    "--runner=apache_beam.runners.dask.dask_runner.DaskRunner",
+                    f"--dask_client_address={cluster.scheduler_address}",
+                ]
+            )
+            finished = time.monotonic()
+            killer.join()
+            # The worker died while the job ran, and its nanny started a new one.
+            assert killer.killed_at is not None and killer.killed_at < finished
+            assert min(pids.values()) not in client.run(os.getpid).values()
     assert dask["records"] == direct["records"] and dask["records"]["balanced"]
     assert dask["stages"] == direct["stages"]
     for sub in ("tokens", "tokenizer", "documents", "rejected", "dead_letter"):
