@@ -75,7 +75,7 @@ CONFIGURABLE_STAGES = {
     BALANCE_STAGE: BalanceConfig.from_dict,
 }
 # Stages that need to know which sources are code; the value comes from --code_sources.
-_CODE_AWARE = (quality.LANG_STAGE, quality.QUALITY_STAGE, TOXICITY_STAGE)
+_CODE_AWARE = (quality.LANG_STAGE, quality.QUALITY_STAGE, TOXICITY_STAGE, PII_STAGE)
 
 
 def build_stage_configs(config: CurateConfig) -> dict:

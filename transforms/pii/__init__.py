@@ -11,6 +11,7 @@ import functools
 import hashlib
 
 from transforms.pii.engine import DEFAULT_ENTITIES, build_analyzer
+from transforms.quality.base import DEFAULT_CODE_SOURCES
 from transforms.settings import config_from_dict
 
 STAGE = "pii"
@@ -36,6 +37,12 @@ class PiiConfig:
         dozens of contacts is a directory, not prose); None keeps every document.
     spacy_model: an installed spaCy model for NER entities; None uses spacy.blank("en").
     batch_size: documents analyzed together (their regions are tokenized in one spaCy pipe).
+    code_entities: the only types redacted in source code (default e-mail addresses, e.g.
+        authors' in file headers): in code, the phone, card and IP patterns match integer
+        constants and version strings (`2147483647`, `1.2.3.4`), and rewriting them breaks
+        the code.
+    code_sources: `Document.source` names of source code (the pipelines set it from
+        `--code_sources`).
     """
 
     entities: tuple[str, ...] = DEFAULT_ENTITIES
@@ -46,6 +53,8 @@ class PiiConfig:
     max_hits: int | None = 50
     spacy_model: str | None = None
     batch_size: int = 64
+    code_entities: tuple[str, ...] = ("EMAIL_ADDRESS",)
+    code_sources: tuple[str, ...] = DEFAULT_CODE_SOURCES
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -118,8 +127,15 @@ class Scrubber:
         analyzer = build_analyzer(self.config.entities, self.config.spacy_model)
         self.analyzer = RegionAnalyzer(analyzer, self.config.entities, self.config.min_score)
 
-    def spans_batch(self, texts: list[str]) -> list[list[PiiSpan]]:
-        return [resolve_overlaps(r) for r in self.analyzer.analyze_batch(texts)]
+    def spans_batch(self, texts: list[str], allowed=None) -> list[list[PiiSpan]]:
+        """Spans per text. `allowed`: per text, the entity types to keep (None: all), chosen
+        before overlaps are resolved so that a dropped type never hides a kept one."""
+        results = self.analyzer.analyze_batch(texts)
+        allowed = allowed or [None] * len(texts)
+        return [
+            resolve_overlaps([r for r in found if types is None or r.entity_type in types])
+            for found, types in zip(results, allowed, strict=True)
+        ]
 
     def scrub_batch(self, texts: list[str]) -> list[tuple[str, list[PiiSpan]]]:
         """(redacted text, spans) per text."""

@@ -1,4 +1,5 @@
-"""The PII stage in the pipeline: redact, count per entity type, drop documents with too many."""
+"""The PII stage in the pipeline: redact, count per entity type, drop documents with too many.
+Source code is only scrubbed of `code_entities` (e-mail addresses by default)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import dataclasses
 import apache_beam as beam
 
 from transforms.common import CountingDoFn
-from transforms.pii import DROP_PII, STAGE, PiiConfig, Scrubber
+from transforms.pii import DROP_PII, STAGE, PiiConfig, Scrubber, redact
 
 
 class _ScrubBatch(CountingDoFn):
@@ -22,8 +23,10 @@ class _ScrubBatch(CountingDoFn):
         self._scrubber = Scrubber(self.config)
 
     def process(self, docs):
-        results = self._scrubber.scrub_batch([d.text for d in docs])
-        for doc, (text, spans) in zip(docs, results, strict=True):
+        code = self.config.code_sources
+        allowed = [self.config.code_entities if d.source in code else None for d in docs]
+        found = self._scrubber.spans_batch([d.text for d in docs], allowed)
+        for doc, spans in zip(docs, found, strict=True):
             counts: dict[str, float] = {}
             for s in spans:
                 key = f"pii.{s.entity_type}"
@@ -37,7 +40,7 @@ class _ScrubBatch(CountingDoFn):
                 continue
             if spans:
                 self._counter("redacted_documents").inc()
-                scored = dataclasses.replace(scored, text=text)
+                scored = dataclasses.replace(scored, text=redact(doc.text, spans, self.config))
             yield self.keep(scored)
 
 

@@ -173,6 +173,28 @@ def test_pii_stage_redacts_counts_and_drops():
         assert_that(out, check)
 
 
+def test_code_keeps_its_numbers_and_loses_only_e_mail_addresses():
+    """In code the phone and IP patterns match constants and versions; rewriting them
+    breaks the code, so only e-mail addresses are redacted there."""
+    code = (
+        "# Author: Jane Roe <jane.roe@example.com>\n"
+        "LIMITS = {'int32': 2147483647, 'phone': '+1 (415) 555-0134'}\n"
+        "VERSION = '192.168.100.200'\n"
+    )
+    docs = [Document("c", code, "code", "f"), Document("w", code, "web", "f")]
+
+    def check(out):
+        by_id = {o.id: o for o in out}
+        assert by_id["c"].text == code.replace("jane.roe@example.com", "<EMAIL_ADDRESS>")
+        assert by_id["c"].scores["pii.hits"] == 1.0
+        web = by_id["w"].text
+        assert "<EMAIL_ADDRESS>" in web and "<PHONE_NUMBER>" in web and "<IP_ADDRESS>" in web
+
+    with TestPipeline() as p:
+        out = p | beam.Create(docs) | PiiRedaction(PiiConfig(code_sources=("code",)))
+        assert_that(out, check)
+
+
 def test_the_shipped_short_phone_list_is_what_libphonenumber_validates():
     from transforms.pii.shortphones import compute_short_valid_numbers, short_valid_numbers
 
