@@ -150,7 +150,8 @@ def _phone_window(text: str, start: int, end: int) -> tuple[int, int]:
 
 @functools.cache
 def _matcher_patterns():
-    """libphonenumber's own candidate and date patterns, or None if this version lacks them."""
+    """libphonenumber's own candidate, date, bracket and inner-match patterns (and its
+    fullmatch), or None if this version lacks them."""
     from phonenumbers import phonenumbermatcher as m
 
     names = (
@@ -159,21 +160,51 @@ def _matcher_patterns():
         "_SLASH_SEPARATED_DATES",
         "_TIME_STAMPS",
         "_TIME_STAMPS_SUFFIX",
+        "_MATCHING_BRACKETS",
+        "_PUB_PAGES",
+        "_INNER_MATCHES",
+        "_UNWANTED_END_CHAR_PATTERN",
+        "fullmatch",
     )
     return tuple(getattr(m, n) for n in names) if all(hasattr(m, n) for n in names) else None
 
 
-def matcher_rejects_every_candidate(window: str) -> bool:
-    """True if PhoneNumberMatcher, in any region, finds nothing in `window` because every
-    candidate is a slash-separated date or a time stamp, which it drops before parsing (its
-    `_find` and `_extract_match`: same candidate scan, same trimming, same two checks, none
-    depending on the region), or has fewer digits than any valid number
-    (`phone_min_digits`; the inner matches it then tries are parts of the candidate).
-    False when in doubt."""
+def _inner_groups(candidate: str, patterns) -> list[str]:
+    """The substrings PhoneNumberMatcher._extract_inner_match parses when the whole
+    candidate fails: for each inner-match pattern, the text before its first match and
+    each match's group, trimmed of unwanted end characters as it trims them."""
+    *_, inner_matches, unwanted_end, _ = patterns
+
+    def trimmed(group: str) -> str:
+        cut = unwanted_end.search(group)
+        return group[: cut.start()] if cut else group
+
+    groups = []
+    for pattern in inner_matches:
+        m = pattern.search(candidate)
+        if m:
+            groups.append(trimmed(candidate[: m.start()]))
+        while m:
+            groups.append(trimmed(m.group(1)))
+            m = pattern.search(candidate, m.start() + 1)
+    return groups
+
+
+def matcher_rejects_every_candidate(window: str, short: frozenset | None = None) -> bool:
+    """True if PhoneNumberMatcher, in any region, finds nothing in `window`. It follows the
+    matcher's `_find` / `_extract_match` / `_extract_inner_match`: the same candidate scan and
+    trimming; a candidate is dropped before parsing when it is a slash-separated date or a
+    time stamp; and it cannot hold a valid number when the digits of the whole candidate
+    and of every inner group it falls back to cannot (`_phone_possible`: fewer digits than
+    any valid number, or 4-5 digits with no run in the shipped `short` list). The whole
+    candidate is skipped outright, before parsing, when its brackets do not match or it
+    looks like a page reference (region-independent checks of `_parse_and_verify`), which is
+    what Wikipedia's citation runs ("2008.[44]") hit. False when in doubt."""
     patterns = _matcher_patterns()
     if patterns is None:
         return False
-    candidates, second_start, dates, stamps, stamp_suffix = patterns
+    candidates, second_start, dates, stamps, stamp_suffix, brackets, pub_pages = patterns[:7]
+    fullmatch = patterns[-1]
     fewest = phone_min_digits_cached()
     m = candidates.search(window)
     while m is not None:
@@ -185,12 +216,20 @@ def matcher_rejects_every_candidate(window: str) -> bool:
         if not candidate:
             return False
         end = start + len(candidate)
-        if not (
-            sum(c.isdigit() for c in candidate) < fewest
-            or dates.search(candidate)
-            or (stamps.search(candidate) and stamp_suffix.match(window[end:]))
-        ):
-            return False
+        dropped = dates.search(candidate) or (
+            stamps.search(candidate) and stamp_suffix.match(window[end:])
+        )
+        if not dropped:
+            whole_fails = (
+                not fullmatch(brackets, candidate)
+                or pub_pages.search(candidate)
+                or not _phone_possible(candidate, fewest, short)
+            )
+            if not whole_fails or any(
+                _phone_possible(group, fewest, short)
+                for group in _inner_groups(candidate, patterns)
+            ):
+                return False
         m = candidates.search(window, end)
     return True
 
@@ -294,7 +333,7 @@ class RegionAnalyzer:
         if window not in cache:
             if len(cache) >= 4096:
                 cache.clear()
-            if matcher_rejects_every_candidate(window):
+            if matcher_rejects_every_candidate(window, self._short):
                 cache[window] = ()
             else:
                 # the class's method: phase two stands in for the instance's
