@@ -37,7 +37,7 @@ from pipelines.sample_corpus import (
     write_sample_corpus,
 )
 from schemas import arrow
-from schemas.document import DeadLetter, Document, Rejected
+from schemas.document import DeadLetter, Document, FileRead, Rejected
 from schemas.manifest import MANIFEST_VERSION, outcome_summary, shard_listing, to_json
 from tokenizer.pack import TAIL_PAD
 from tokenizer.train import EOS_TOKEN, PAD_TOKEN, TrainTokenizer, load_tokenizer_json
@@ -119,9 +119,16 @@ def build(pipeline: beam.Pipeline, config: CurateConfig) -> None:
     balance_config.check_sources({source for source, _ in config.inputs})
     stages = document_stages(config, configs)
     stage_names = [READ_STAGE] + [name for _, name, _ in stages]
-    records = pipeline | "Read" >> ReadInputs(config.inputs, configs[READ_STAGE], config.only_files)
-    docs, dead, dropped_on_read = split_by_type(
-        records, "Read/Split", Document, DeadLetter, Rejected
+    records = pipeline | "Read" >> ReadInputs(
+        config.inputs, configs[READ_STAGE], config.only_files, with_counts=True
+    )
+    docs, dead, dropped_on_read, file_reads = split_by_type(
+        records, "Read/Split", Document, DeadLetter, Rejected, FileRead
+    )
+    reader_counts = (
+        file_reads
+        | "Read/CountKeys" >> beam.Map(lambda f: ((f.source, f.source_file), f.records))
+        | "Read/CountPerFile" >> beam.CombinePerKey(sum)
     )
 
     dropped = [dropped_on_read]
@@ -167,7 +174,14 @@ def build(pipeline: beam.Pipeline, config: CurateConfig) -> None:
         pipeline
         | "Manifest/Once" >> beam.Create([None])
         | "Manifest/Write"
-        >> beam.Map(_write_manifest, config, stage_names, beam.pvalue.AsList(counts), **side)
+        >> beam.Map(
+            _write_manifest,
+            config,
+            stage_names,
+            beam.pvalue.AsList(counts),
+            beam.pvalue.AsList(reader_counts),
+            **side,
+        )
     )
 
 
@@ -254,6 +268,7 @@ def _write_manifest(
     config,
     stage_names,
     counts,
+    reader_counts,
     documents,
     tokens,
     tokenizer,
@@ -266,7 +281,7 @@ def _write_manifest(
     manifest = {
         "manifest_version": MANIFEST_VERSION,
         "config": config.to_dict(),
-        **outcome_summary(counts, stage_names),
+        **outcome_summary(counts, stage_names, reader_counts),
         "balance": balance,
         "tokenizer": tokenizer[0] if tokenizer else None,
         "tokens": {

@@ -53,6 +53,17 @@ class DeadLetter:
     snippet: str = ""
 
 
+@dataclass(slots=True)
+class FileRead:
+    """How many records (documents, rejected and dead letters) a reader produced from one
+    input file (or one dead-lettered pattern): the count the manifest checks the outcomes
+    against, so a record lost between reading and writing cannot go unnoticed."""
+
+    source: str
+    source_file: str
+    records: int
+
+
 def stable_hash64(value: str) -> int:
     """A 64-bit hash of `value` that is the same in every process, run and machine.
 

@@ -8,12 +8,18 @@ from collections import defaultdict
 MANIFEST_VERSION = 1
 
 
-def outcome_summary(counts: list[tuple[tuple, int]], stage_names: list[str]) -> dict:
+def outcome_summary(
+    counts: list[tuple[tuple, int]],
+    stage_names: list[str],
+    reader_counts: list[tuple[tuple[str, str], int]] | None = None,
+) -> dict:
     """Turn event counts into the manifest's `records`, `stages` and `inputs` sections.
 
     `counts` holds ((kind, source, file, stage, reason), n) with kind in kept / dropped /
-    dead_letter. `records.read` is by definition the sum of all outcomes;
-    `records.balanced` re-checks the identity per input file.
+    dead_letter. `reader_counts` holds ((source, file), records the reader produced); then
+    `read` is that count, `accounted` the sum of outcomes, and `records.balanced` says that
+    they agree for every input file (a record lost on the way shows as a difference).
+    Without reader counts, `read` is the sum of outcomes.
     """
     per_file: dict[tuple[str, str], dict] = {}
     dropped_by_stage: dict[str, dict[str, int]] = {name: defaultdict(int) for name in stage_names}
@@ -29,12 +35,23 @@ def outcome_summary(counts: list[tuple[tuple, int]], stage_names: list[str]) -> 
         else:
             entry["dropped"][f"{stage}/{reason}"] = entry["dropped"].get(f"{stage}/{reason}", 0) + n
             dropped_by_stage.setdefault(stage, defaultdict(int))[reason] += n
-    inputs = []
+    read_by_reader = dict(reader_counts) if reader_counts is not None else None
+    for source, file in read_by_reader or {}:
+        per_file.setdefault(
+            (source, file),
+            {"source": source, "file": file, "kept": 0, "dropped": {}, "dead_lettered": 0},
+        )
+    inputs, files_agree = [], True
     for key in sorted(per_file):
         entry = per_file[key]
         entry["dropped"] = dict(sorted(entry["dropped"].items()))
-        dropped = sum(entry["dropped"].values())
-        entry["read"] = entry["kept"] + dropped + entry["dead_lettered"]
+        accounted = entry["kept"] + sum(entry["dropped"].values()) + entry["dead_lettered"]
+        if read_by_reader is None:
+            entry["read"] = accounted
+        else:
+            entry["read"] = read_by_reader.get(key, 0)
+            entry["accounted"] = accounted
+            files_agree &= entry["read"] == accounted
         inputs.append(entry)
 
     kept = sum(e["kept"] for e in inputs)
@@ -53,7 +70,7 @@ def outcome_summary(counts: list[tuple[tuple, int]], stage_names: list[str]) -> 
             "kept": kept,
             "dropped": dropped_total,
             "dead_lettered": dead,
-            "balanced": read == kept + dropped_total + dead and flowing == kept,
+            "balanced": files_agree and read == kept + dropped_total + dead and flowing == kept,
         },
         "stages": stages,
         "inputs": inputs,

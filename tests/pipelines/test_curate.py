@@ -296,3 +296,22 @@ def test_dry_run_prints_the_plan_and_runs_nothing(tmp_path, capsys, monkeypatch)
     assert not any(tmp_path.iterdir())
     with pytest.raises(ValueError, match="unknown stage"):
         main(["--dry_run", '--stages={"nope": {}}'])
+
+
+def test_a_record_lost_between_reading_and_writing_is_reported(tmp_path, monkeypatch):
+    """The reader's own per-file counts are checked against the outcomes: a stage that
+    silently swallows a document makes the run unbalanced (and `main` exit 1)."""
+    from transforms import normalize
+
+    data = tmp_path / "in"
+    write_input(data / "a.jsonl", jsonl_bytes([{"text": f"document {i}"} for i in range(5)]))
+    original = normalize._NormalizeFn.process
+
+    def buggy(self, doc):  # emits nothing, not even a Rejected, for one document
+        return [] if doc.text == "document 3" else original(self, doc)
+
+    monkeypatch.setattr(normalize._NormalizeFn, "process", buggy)
+    manifest = run([*SMALL, f"--output={tmp_path / 'out'}", f"--input=web={data}/*"])
+    entry = manifest["inputs"][0]
+    assert (entry["read"], entry["accounted"]) == (5, 4)
+    assert not manifest["records"]["balanced"]

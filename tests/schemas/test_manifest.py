@@ -33,3 +33,17 @@ def test_stage_in_and_out_follow_the_stage_order():
         ("normalize", 14, 13),
         ("exact_dedup", 13, 11),
     ]
+
+
+def test_records_lost_after_reading_unbalance_the_accounting():
+    reader = [(("web", "/a"), 13), (("code", "/b"), 4)]
+    summary = outcome_summary(COUNTS, ["normalize", "exact_dedup"], reader)
+    assert summary["records"]["balanced"] and summary["records"]["read"] == 17
+    lost = [(("web", "/a"), 15), (("code", "/b"), 4)]  # two records never came out
+    summary = outcome_summary(COUNTS, ["normalize", "exact_dedup"], lost)
+    assert not summary["records"]["balanced"]
+    a = next(e for e in summary["inputs"] if e["file"] == "/a")
+    assert (a["read"], a["accounted"]) == (15, 13)
+    # Outcomes from a file the reader never reported are not balanced either.
+    summary = outcome_summary(COUNTS, ["normalize", "exact_dedup"], reader[:1])
+    assert not summary["records"]["balanced"]

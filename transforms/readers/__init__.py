@@ -20,7 +20,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
-from schemas.document import DeadLetter, Document, Rejected
+from schemas.document import DeadLetter, Document, FileRead, Rejected
 from transforms.progress import LOCAL_PROGRESS
 from transforms.readers import http as _http  # noqa: F401 - registers http(s):// filesystems
 from transforms.readers import jsonl, listings, parquet, warc
@@ -127,8 +127,12 @@ class _MatchFiles(beam.DoFn):
 
 
 class _ReadFiles(beam.DoFn):
-    def __init__(self, config: ReaderConfig = DEFAULT_CONFIG):
+    """InputFile -> its records; a DeadLetter from matching passes through. With
+    `with_counts`, a FileRead with the number of records follows each file."""
+
+    def __init__(self, config: ReaderConfig = DEFAULT_CONFIG, with_counts: bool = False):
         self.config = config
+        self.with_counts = with_counts
         self.records = Metrics.counter("Read", "records")
         self.dead = Metrics.counter("Read", "dead_letters")
         self.bytes = Metrics.counter("Read", "bytes")
@@ -139,8 +143,11 @@ class _ReadFiles(beam.DoFn):
         if isinstance(item, DeadLetter):
             self.dead.inc()
             yield item
+            if self.with_counts:
+                yield FileRead(item.source, item.source_file, 1)
             return
         self.files.inc()
+        produced = 0
         LOCAL_PROGRESS.add(files=1)
         if item.size > 0:
             self.bytes.inc(item.size)
@@ -155,7 +162,10 @@ class _ReadFiles(beam.DoFn):
                     LOCAL_PROGRESS.add(records=1)
                 else:
                     LOCAL_PROGRESS.add(records=1, text_bytes=len(record.text.encode("utf-8")))
+            produced += 1
             yield record
+        if self.with_counts:
+            yield FileRead(item.source, item.path, produced)
 
     def _drop_counter(self, reason: str):
         if reason not in self._dropped:
@@ -169,6 +179,7 @@ class ReadInputs(beam.PTransform):
     A pattern may name a Common Crawl listing (`warc.paths.gz`, `wet.paths.gz`, local or
     remote); it expands to the files it names under `config.commoncrawl_base_url`.
     `only_files` (paths), when given, restricts reading to those of the matched files.
+    `with_counts` adds a FileRead per file: how many records the reader produced from it.
     """
 
     def __init__(
@@ -176,11 +187,13 @@ class ReadInputs(beam.PTransform):
         inputs: list[tuple[str, str]],
         config: ReaderConfig = DEFAULT_CONFIG,
         only_files: frozenset[str] | None = None,
+        with_counts: bool = False,
     ):
         super().__init__()
         self.inputs = list(inputs)
         self.config = config
         self.only_files = only_files
+        self.with_counts = with_counts
 
     def expand(self, pbegin):
         return (
@@ -188,5 +201,5 @@ class ReadInputs(beam.PTransform):
             | "Patterns" >> beam.Create(self.inputs)
             | "Match" >> beam.ParDo(_MatchFiles(self.config, self.only_files))
             | "SpreadFiles" >> beam.Reshuffle()
-            | "ReadRecords" >> beam.ParDo(_ReadFiles(self.config))
+            | "ReadRecords" >> beam.ParDo(_ReadFiles(self.config, self.with_counts))
         )
