@@ -67,20 +67,12 @@ def input_files(config: CurateConfig) -> list[dict]:
     """Every file the inputs name now (listings expanded): source, path, size and
     modification time (None where the filesystem does not say)."""
     read_config = ReaderConfig.from_dict(config.stages.get(READ_STAGE))
-    files = []
-    for source, pattern in config.inputs:
-        try:
-            matched = FileSystems.match([pattern])[0].metadata_list
-        except Exception:  # noqa: BLE001 - match_input_files below says why, as a dead letter
-            matched = []
-        mtimes = {m.path: m.last_updated_in_seconds for m in matched}
-        for item in match_input_files(source, pattern, read_config):
-            if isinstance(item, InputFile):
-                mtime = mtimes.get(item.path)
-                files.append(
-                    {"source": source, "path": item.path, "size": item.size, "mtime": mtime}
-                )
-    return files
+    return [
+        {"source": source, "path": f.path, "size": f.size, "mtime": f.mtime}
+        for source, pattern in config.inputs
+        for f in match_input_files(source, pattern, read_config)
+        if isinstance(f, InputFile)
+    ]
 
 
 def _identity(file: dict) -> tuple:

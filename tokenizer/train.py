@@ -170,9 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     """Train a tokenizer from documents in any format the pipeline reads."""
     from apache_beam.io.filesystems import FileSystems
 
-    from schemas.document import Document
-    from transforms.readers import read_file
-    from transforms.readers.files import InputFile, relative_to_root
+    from schemas.document import DeadLetter, Document
+    from transforms.readers import match_input_files, read_file
 
     parser = argparse.ArgumentParser(prog="python -m tokenizer.train", description=main.__doc__)
     parser.add_argument("--input", action="append", required=True, help="Glob; repeatable.")
@@ -185,12 +184,9 @@ def main(argv: list[str] | None = None) -> int:
     kept = SmallestRanks(args.sample_bytes)
     documents = unreadable = 0
     for pattern in args.input:
-        matched = FileSystems.match([pattern])[0].metadata_list
-        if not matched:
-            parser.error(f"--input {pattern} matches no file")
-        for meta in sorted(matched, key=lambda m: m.path):
-            relative = relative_to_root(meta.path, pattern)
-            file = InputFile("train", meta.path, relative, meta.size_in_bytes)
+        for file in match_input_files("train", pattern):
+            if isinstance(file, DeadLetter):
+                parser.error(f"--input {pattern}: {file.error}")
             for record in read_file(file):
                 if isinstance(record, Document):
                     documents += 1

@@ -105,8 +105,9 @@ def match_input_files(
         if listings.is_listing(meta.path):
             yield from listings.expand_listing(source, meta.path, config)
         else:
+            relative = relative_to_root(meta.path, pattern)
             yield InputFile(
-                source, meta.path, relative_to_root(meta.path, pattern), meta.size_in_bytes
+                source, meta.path, relative, meta.size_in_bytes, meta.last_updated_in_seconds
             )
 
 
@@ -124,6 +125,9 @@ class _MatchFiles(beam.DoFn):
                 yield item
             elif item.path in self.only_files:
                 yield item
+
+
+_PROGRESS_EVERY = 256  # records between updates of the live progress totals
 
 
 class _ReadFiles(beam.DoFn):
@@ -147,23 +151,25 @@ class _ReadFiles(beam.DoFn):
                 yield FileRead(item.source, item.source_file, 1)
             return
         self.files.inc()
-        produced = 0
         LOCAL_PROGRESS.add(files=1)
         if item.size > 0:
             self.bytes.inc(item.size)
+        produced = reported = text_bytes = 0
         for record in read_file(item, self.config):
             if isinstance(record, DeadLetter):
                 self.dead.inc()
-                LOCAL_PROGRESS.add(records=1)
             else:
                 self.records.inc()
                 if isinstance(record, Rejected):
                     self._drop_counter(record.reason).inc()
-                    LOCAL_PROGRESS.add(records=1)
                 else:
-                    LOCAL_PROGRESS.add(records=1, text_bytes=len(record.text.encode("utf-8")))
+                    text_bytes += len(record.text.encode("utf-8"))
             produced += 1
+            if produced - reported == _PROGRESS_EVERY:  # not a lock per record
+                LOCAL_PROGRESS.add(records=produced - reported, text_bytes=text_bytes)
+                reported, text_bytes = produced, 0
             yield record
+        LOCAL_PROGRESS.add(records=produced - reported, text_bytes=text_bytes)
         if self.with_counts:
             yield FileRead(item.source, item.path, produced)
 

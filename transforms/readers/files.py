@@ -16,6 +16,7 @@ class InputFile:
     path: str
     relative_path: str
     size: int
+    mtime: float | None = None  # seconds since the epoch, where the filesystem says
 
     def record_id(self, position: int) -> str:
         """Stable id for a record without one: source, path below the glob root, position.
