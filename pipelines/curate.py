@@ -332,7 +332,7 @@ def describe(options, config: CurateConfig) -> str:
     configs = build_stage_configs(config)
     configs[BALANCE_STAGE].check_sources({source for source, _ in config.inputs})
     beam_flags = options.get_all_options(drop_default=True, retain_unknown_options=True)
-    ours = set(config.to_dict()) | {"input", "config", "dry_run", "stages"}
+    ours = set(config.to_dict()) | {"input", "config", "stages"}
     lines = ["runner and Beam options:"]
     lines += [f"  {k}: {v}" for k, v in sorted(beam_flags.items()) if k not in ours] or [
         "  (defaults)"
@@ -343,12 +343,8 @@ def describe(options, config: CurateConfig) -> str:
     lines += [f"  {k}: {v}" for k, v in config.to_dict().items() if k not in ("inputs", "stages")]
     lines.append("stages, in order:")
     names = [READ_STAGE] + [name for _, name, _ in document_stages(config, configs)]
-    names += [
-        "tokenizer ("
-        + ("load " + config.tokenizer_path if config.tokenizer_path else "train")
-        + ")",
-        "encode",
-    ]
+    tokenizer = f"load {config.tokenizer_path}" if config.tokenizer_path else "train"
+    names += [f"tokenizer ({tokenizer})", "encode"]
     if configs[BALANCE_STAGE].enabled:
         names.append(BALANCE_STAGE)
     names += ["pack + write token shards", "manifest"]

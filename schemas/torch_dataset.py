@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
-from schemas.reader import SequenceReader
+from schemas.reader import SequenceReader, _check_int
 
 
 class TokenShardDataset(IterableDataset):
@@ -43,8 +43,7 @@ class TokenShardDataset(IterableDataset):
         batch_size: int = 1,
     ):
         super().__init__()
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        _check_int("batch_size", batch_size, 1)
         self.reader = SequenceReader(
             output_dir, rank, world_size, shuffle_seed=shuffle_seed, epoch=epoch
         )

@@ -55,6 +55,7 @@ import copy
 import functools
 import re
 import unicodedata
+from types import SimpleNamespace
 
 from transforms.pii.engine import LANGUAGE, _lemma, is_context_keyword
 from transforms.pii.shortphones import SHORT_LENGTHS, short_valid_numbers
@@ -150,8 +151,9 @@ def _phone_window(text: str, start: int, end: int) -> tuple[int, int]:
 
 @functools.cache
 def _matcher_patterns():
-    """libphonenumber's own candidate, date, bracket and inner-match patterns (and its
-    fullmatch), or None if this version lacks them."""
+    """libphonenumber's own candidate, date, bracket and inner-match patterns and its
+    fullmatch, by lower-case name without underscores (`.pattern`, `.pub_pages`, ...), or
+    None if this version lacks them."""
     from phonenumbers import phonenumbermatcher as m
 
     names = (
@@ -166,21 +168,22 @@ def _matcher_patterns():
         "_UNWANTED_END_CHAR_PATTERN",
         "fullmatch",
     )
-    return tuple(getattr(m, n) for n in names) if all(hasattr(m, n) for n in names) else None
+    if not all(hasattr(m, n) for n in names):
+        return None
+    return SimpleNamespace(**{n.strip("_").lower(): getattr(m, n) for n in names})
 
 
 def _inner_groups(candidate: str, patterns) -> list[str]:
     """The substrings PhoneNumberMatcher._extract_inner_match parses when the whole
     candidate fails: for each inner-match pattern, the text before its first match and
     each match's group, trimmed of unwanted end characters as it trims them."""
-    *_, inner_matches, unwanted_end, _ = patterns
 
     def trimmed(group: str) -> str:
-        cut = unwanted_end.search(group)
+        cut = patterns.unwanted_end_char_pattern.search(group)
         return group[: cut.start()] if cut else group
 
     groups = []
-    for pattern in inner_matches:
+    for pattern in patterns.inner_matches:
         m = pattern.search(candidate)
         if m:
             groups.append(trimmed(candidate[: m.start()]))
@@ -203,26 +206,25 @@ def matcher_rejects_every_candidate(window: str, short: frozenset | None = None)
     patterns = _matcher_patterns()
     if patterns is None:
         return False
-    candidates, second_start, dates, stamps, stamp_suffix, brackets, pub_pages = patterns[:7]
-    fullmatch = patterns[-1]
-    fewest = phone_min_digits_cached()
+    candidates, fewest = patterns.pattern, phone_min_digits_cached()
     m = candidates.search(window)
     while m is not None:
         start = m.start()
         candidate = window[start : m.end()]
-        trailing = second_start.search(candidate)
+        trailing = patterns.second_number_start_pattern.search(candidate)
         if trailing:
             candidate = candidate[: trailing.start()]
         if not candidate:
             return False
         end = start + len(candidate)
-        dropped = dates.search(candidate) or (
-            stamps.search(candidate) and stamp_suffix.match(window[end:])
+        dropped = patterns.slash_separated_dates.search(candidate) or (
+            patterns.time_stamps.search(candidate)
+            and patterns.time_stamps_suffix.match(window[end:])
         )
         if not dropped:
             whole_fails = (
-                not fullmatch(brackets, candidate)
-                or pub_pages.search(candidate)
+                not patterns.fullmatch(patterns.matching_brackets, candidate)
+                or patterns.pub_pages.search(candidate)
                 or not _phone_possible(candidate, fewest, short)
             )
             if not whole_fails or any(
