@@ -91,7 +91,7 @@ class _EncodeBatch(beam.DoFn):
         tokenizer = self.cache.get(tokenizer_json)
         # encode_batch_fast skips the character offsets we do not use (tokenizers >= 0.21).
         encode = getattr(tokenizer, "encode_batch_fast", tokenizer.encode_batch)
-        docs = sorted(batch[1], key=lambda d: (stable_hash64(d.id), d.id, text_key(d.text)))
+        docs = list(batch[1])
         for start in range(0, len(docs), ENCODE_CALL_DOCS):
             chunk = docs[start : start + ENCODE_CALL_DOCS]
             for doc, encoding in zip(
