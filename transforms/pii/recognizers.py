@@ -69,6 +69,10 @@ PHONE_LABELLED_REGEX = (
     r"(?=[ -]?(?:office|fax|mobile|home|work|cell|phone|tel)\b)"
 )
 MEDIUM_SCORE = 0.4
+# Contained in every result of the phone recognizer below: its results keep 7-15 ASCII digits
+# before any extension, and the patterns put at most two of " .-()" between two of them
+# ("+1 (415) 555-0134"). The screen (screen.py) skips the recognizer on lines without it.
+PHONE_NECESSARY_REGEX = r"[0-9](?:[ .()-]{0,2}[0-9]){6}"
 _DATE_LIKE = re.compile(
     r"^(?:(?:1[5-9]|20)\d\d[-./ ]\d{1,2}[-./ ]\d{1,2}|\d{1,2}[-./ ]\d{1,2}[-./ ](?:1[5-9]|20)\d\d)$"
 )
@@ -113,8 +117,10 @@ def _phone_recognizer():
         """Grouped 7-15 digit numbers in phone layouts; needs a phone context word to count.
 
         Dates (2024-05-01, 01.05.2024) and decimals or thousands (1.234.567, 12 345.50) are
-        never phone numbers, whatever the context.
+        never phone numbers, whatever the context. `necessary_pattern` occurs in every result.
         """
+
+        necessary_pattern = re.compile(PHONE_NECESSARY_REGEX)
 
         def invalidate_result(self, pattern_text: str) -> bool:
             main = re.split(r" ?(?:x|ext\.?) ?(?=\d)", pattern_text.strip())[0]

@@ -35,9 +35,11 @@ only sees a few candidate regions. Why the results cannot differ:
    anything holds no result, and only the rare lines that do are analyzed with context.
    libphonenumber, the costly one, runs only on the few words around each digit chain
    (`_phone_window`), and not even there when every candidate in the window is a date
-   libphonenumber itself throws away first (`matcher_rejects_every_candidate`). The
-   region is then analyzed for the entity types matched in it only: presidio's results of
-   one type never depend on another type's.
+   libphonenumber itself throws away first or parses as a valid number in none of the
+   recognizer's regions (`matcher_rejects_every_candidate`). A recognizer with a
+   `necessary_pattern` (one that occurs in every result it gives) is skipped on lines
+   without it. The region is then analyzed for the entity types matched in it only:
+   presidio's results of one type never depend on another type's.
 6. Overlap removal compares results of one entity type that overlap, which only happens
    within one line, and the score threshold is per result.
 
@@ -193,16 +195,21 @@ def _inner_groups(candidate: str, patterns) -> list[str]:
     return groups
 
 
-def matcher_rejects_every_candidate(window: str, short: frozenset | None = None) -> bool:
-    """True if PhoneNumberMatcher, in any region, finds nothing in `window`. It follows the
-    matcher's `_find` / `_extract_match` / `_extract_inner_match`: the same candidate scan and
-    trimming; a candidate is dropped before parsing when it is a slash-separated date or a
-    time stamp; and it cannot hold a valid number when the digits of the whole candidate
-    and of every inner group it falls back to cannot (`_phone_possible`: fewer digits than
-    any valid number, or 4-5 digits with no run in the shipped `short` list). The whole
-    candidate is skipped outright, before parsing, when its brackets do not match or it
-    looks like a page reference (region-independent checks of `_parse_and_verify`), which is
-    what Wikipedia's citation runs ("2008.[44]") hit. False when in doubt."""
+def matcher_rejects_every_candidate(
+    window: str, short: frozenset | None = None, regions: tuple[str, ...] | None = None
+) -> bool:
+    """True if PhoneNumberMatcher finds nothing in `window` (in any region; with `regions`,
+    in those regions at leniency VALID or stricter). It follows the matcher's `_find` /
+    `_extract_match` / `_extract_inner_match`: the same candidate scan and trimming; a
+    candidate is dropped before parsing when it is a slash-separated date or a time stamp;
+    and it cannot hold a valid number when the digits of the whole candidate and of every
+    inner group it falls back to cannot (`_phone_possible`: fewer digits than any valid
+    number, or 4-5 digits with no run in the shipped `short` list). The whole candidate is
+    skipped outright, before parsing, when its brackets do not match or it looks like a page
+    reference (region-independent checks of `_parse_and_verify`), which is what Wikipedia's
+    citation runs ("2008.[44]") hit. With `regions`, the strings left are parsed as the
+    matcher parses them (`_valid_in_some_region`): ISBNs, DOIs and amounts are rejected
+    here without the matcher's per-region scans. False when in doubt."""
     patterns = _matcher_patterns()
     if patterns is None:
         return False
@@ -227,19 +234,55 @@ def matcher_rejects_every_candidate(window: str, short: frozenset | None = None)
                 or patterns.pub_pages.search(candidate)
                 or not _phone_possible(candidate, fewest, short)
             )
-            if not whole_fails or any(
-                _phone_possible(group, fewest, short)
-                for group in _inner_groups(candidate, patterns)
-            ):
+            parsed = [] if whole_fails else [candidate]
+            parsed += (
+                g for g in _inner_groups(candidate, patterns) if _phone_possible(g, fewest, short)
+            )
+            if regions is None:
+                if parsed:
+                    return False
+            elif any(_valid_in_some_region(s, regions) for s in parsed):
                 return False
         m = candidates.search(window, end)
     return True
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _valid_in_some_region(candidate: str, regions: tuple[str, ...]) -> bool:
+    """Whether `candidate` passes libphonenumber's parse and its leniency-VALID check
+    (`phonenumbermatcher._verify`: a valid number, only valid "x" characters, the national
+    prefix written where the region needs it) in one of `regions`. The matcher accepts a
+    string only then, at VALID and at the stricter leniencies, whose checks include VALID's.
+    Memoized: a site's phone number, an amount or a year range repeats across pages."""
+    from phonenumbers import (
+        Leniency,
+        NumberParseException,
+        is_valid_number,
+        parse,
+        phonenumbermatcher,
+    )
+
+    verify = getattr(phonenumbermatcher, "_verify", None)
+    for region in regions:
+        try:
+            number = parse(candidate, region, keep_raw_input=True)
+        except NumberParseException:
+            continue
+        if verify(Leniency.VALID, number, candidate, None) if verify else is_valid_number(number):
+            return True
+    return False
+
+
+_ASCII_NON_DIGITS = {c: None for c in range(128) if not chr(c).isdigit()}
+
+
 def _phone_possible(chain: str, k: int, short: frozenset | None) -> bool:
     """Whether a digit chain can hold a phone number: 6+ digits always; 4-5 digits only if
     some run of its digits is a short number libphonenumber accepts (shortphones.py)."""
-    digits = "".join(str(unicodedata.digit(c)) for c in chain if c.isdigit())
+    if chain.isascii():
+        digits = chain.translate(_ASCII_NON_DIGITS)
+    else:
+        digits = "".join(str(unicodedata.digit(c)) for c in chain if c.isdigit())
     if len(digits) > max(SHORT_LENGTHS) or short is None:
         return len(digits) >= k
     return any(
@@ -276,6 +319,13 @@ class RegionAnalyzer:
 
         phones = [r for r in self._recognizers if type(r) is PhoneRecognizer]
         self._phone = phones[0] if len(phones) == 1 else None
+        # At leniency VALID and stricter a match must parse as a valid number (see
+        # `_valid_in_some_region`); at POSSIBLE only the region-independent checks apply.
+        self._phone_regions = (
+            tuple(self._phone.supported_regions)
+            if self._phone is not None and self._phone.leniency >= 1
+            else None
+        )
         nlp_engine = analyzer.nlp_engine
         self._tokenizer = nlp_engine.get_nlp(LANGUAGE).tokenizer
         self._stop_words = nlp_engine._stop_words
@@ -324,9 +374,19 @@ class RegionAnalyzer:
             elif not isinstance(recognizer, PatternRecognizer):
                 found.update(wanted)
             else:
-                for r in recognizer.analyze(text=line_text, entities=wanted, nlp_artifacts=None):
-                    found.add(r.entity_type)
+                # A `necessary_pattern` occurs in every result of its recognizer.
+                needed = getattr(recognizer, "necessary_pattern", None)
+                if needed is None or needed.search(line_text):
+                    results = recognizer.analyze(
+                        text=line_text, entities=wanted, nlp_artifacts=None
+                    )
+                    found.update(r.entity_type for r in results)
         return found
+
+    def clear_caches(self) -> None:
+        """Forget memoized phone results, so the next call works as the first one did."""
+        self._phone_cache.clear()
+        _valid_in_some_region.cache_clear()
 
     def _phone_results(self, recognizer, window: str) -> tuple:
         """presidio's PhoneRecognizer results in `window`, offsets in the window (memoized:
@@ -335,7 +395,7 @@ class RegionAnalyzer:
         if window not in cache:
             if len(cache) >= 4096:
                 cache.clear()
-            if matcher_rejects_every_candidate(window, self._short):
+            if matcher_rejects_every_candidate(window, self._short, self._phone_regions):
                 cache[window] = ()
             else:
                 # the class's method: phase two stands in for the instance's

@@ -236,6 +236,81 @@ def test_windows_libphonenumber_would_reject_are_skipped_only_when_it_finds_noth
     assert not matcher_rejects_every_candidate(windows[3])
 
 
+def test_windows_no_region_validates_are_skipped_only_when_the_matcher_finds_nothing(analyzer):
+    """The parse-and-verify check against the real PhoneRecognizer on hand-picked cases
+    (a German number needs its 0 written, ISBNs and amounts are no numbers) and on 1,500
+    random digit groups in the shapes numbers, dates and ids take on web pages."""
+    import random
+
+    from presidio_analyzer.predefined_recognizers import PhoneRecognizer
+
+    from transforms.pii.screen import matcher_rejects_every_candidate
+    from transforms.pii.shortphones import short_valid_numbers
+
+    phone = next(r for r in analyzer.registry.recognizers if type(r) is PhoneRecognizer)
+    regions, short = tuple(phone.supported_regions), short_valid_numbers()
+
+    def rejects(window):
+        return matcher_rejects_every_candidate(window, short, regions)
+
+    assert rejects("ISBN 978-1-317-44918-8.")
+    assert rejects("worth 26402000000 Emirati")
+    assert rejects("in Berlin 30 1234567 ")
+    assert not rejects("in Berlin 030 1234567 ")
+    assert not rejects("call 888-459-0005 to")
+    assert rejects("ring +44 7700 900123 now")  # Ofcom's range for drama: not valid
+    assert not rejects("ring +44 7911 123456 now")
+    rng = random.Random(7)
+    separators = ["", " ", "-", ".", "/", ") ", " - "]
+    skipped = 0
+    for _ in range(1500):
+        groups = [
+            "".join(rng.choice("0123456789") for _ in range(rng.randint(1, 5)))
+            for _ in range(rng.randint(1, 4))
+        ]
+        number = groups[0] + "".join(rng.choice(separators) + g for g in groups[1:])
+        prefix = rng.choice(["", "", "+", "+1 ", "00", "0", "(0", "1-", "+49 ", "+91 "])
+        window = (
+            f"{rng.choice(['call', 'ref', 'on'])} {prefix}{number}{rng.choice(['', '.', ' x'])}"
+        )
+        if rejects(window):
+            skipped += 1
+            assert not phone.analyze(window, ["PHONE_NUMBER"]), window
+    assert 300 < skipped < 1500  # the check does work, and some windows hold numbers
+
+
+def test_the_phone_recognizers_necessary_pattern_is_in_every_result():
+    """The screen skips ContextPhoneRecognizer on lines without its necessary pattern; every
+    result it gives on presidio-synth, the web fixtures and generated phone layouts (7-digit
+    numbers at the edge, brackets, +country codes, extensions) holds the pattern."""
+    import random
+
+    from transforms.pii.recognizers import extra_recognizers
+
+    phone = next(r for r in extra_recognizers() if r.name == "ContextPhoneRecognizer")
+    rng = random.Random(11)
+
+    def digits(n):
+        return "".join(rng.choice("0123456789") for _ in range(n))
+
+    generated = []
+    for _ in range(3000):
+        body = rng.choice(["-", " ", "."]).join(
+            digits(rng.randint(2, 6)) for _ in range(rng.randint(2, 5))
+        )
+        prefix = rng.choice(["", "+" + digits(rng.randint(1, 3)) + rng.choice(["", " ", "-"])])
+        area = rng.choice(["", f"({digits(rng.randint(1, 4))})" + rng.choice(["", " ", "."])])
+        suffix = rng.choice(["", " x" + digits(3), " ext. 12", " office", "-Fax"])
+        generated.append(f"{rng.choice(['call', 'tel:', ''])} {prefix}{area}{body}{suffix}")
+    texts = [row["full_text"] for row in _synth()] + _web_texts() + generated
+    results = 0
+    for text in texts:
+        for r in phone.analyze(text, ["PHONE_NUMBER"]):
+            results += 1
+            assert phone.necessary_pattern.search(text[r.start : r.end]), text[r.start : r.end]
+    assert results > 1000
+
+
 def test_ner_entities_need_an_english_model():
     with pytest.raises(ValueError, match="spaCy model"):
         Scrubber(PiiConfig(entities=("PERSON",)))
