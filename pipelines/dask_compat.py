@@ -1,16 +1,24 @@
-"""Make apache-beam 2.77's DaskRunner run every DoFn bundle with fresh output receivers.
+"""Two fixes to apache-beam 2.77's DaskRunner: fresh receivers per bundle, and side inputs
+computed once.
 
-Beam's `transform_evaluator.apply_dofn_to_bundle` appends each bundle's outputs to a
-receiver list that is shared by every run of the same task graph in a worker process and
-never cleared. When Dask evaluates a branch more than once in one process (as it does for
-side inputs), outputs of the earlier runs come back again: we saw the tokenizer's
-training sample arrive three times, which trained a different tokenizer than the one
-written to disk. It also collects outputs before `finish_bundle`, losing what that emits.
+1. Beam's `transform_evaluator.apply_dofn_to_bundle` appends each bundle's outputs to a
+   receiver list that is shared by every run of the same task graph in a worker process and
+   never cleared. When Dask evaluates a branch more than once in one process, outputs of the
+   earlier runs come back again: we saw the tokenizer's training sample arrive three times,
+   which trained a different tokenizer than the one written to disk. It also collects
+   outputs before `finish_bundle`, losing what that emits. `apply_dofn_to_bundle` below
+   runs each bundle with private receivers.
+2. Beam hands a ParDo its side inputs as bags wrapped in `SideInputMap`s, which Dask cannot
+   see into: every partition of the ParDo computes each side input's whole upstream graph
+   again inside its task (one `compute()` per partition and side input), so a curate run
+   recomputed its read-to-dedup branch dozens of times. `ParDo` below passes each side input
+   to the partitions as one Dask task (a reduction of its bag to a list) in the same graph,
+   computed once, retried by the scheduler like any other if a worker dies.
 
-`patch()` swaps in `apply_dofn_to_bundle` below. Dask pickles functions by reference, so
-workers import it from this module: the fix reaches them without being installed there
-by hand. Tagged outputs remain unsupported by that runner (the pipeline does not use
-them, see transforms.common.split_by_type).
+`patch()` installs both. Dask pickles functions by reference, so workers import them from
+this module: the fixes reach them without being installed there by hand. Tagged outputs
+remain unsupported by that runner (the pipeline does not use them, see
+transforms.common.split_by_type).
 """
 
 from __future__ import annotations
@@ -20,13 +28,25 @@ import copy
 DASK_RUNNER = "apache_beam.runners.dask.dask_runner.DaskRunner"
 
 
-def apply_dofn_to_bundle(items, do_fn_invoker_args, do_fn_invoker_kwargs, tagged_receivers):
-    """Run one DoFn over one Dask partition with private receivers; return all outputs."""
+def apply_dofn_to_bundle(
+    items, do_fn_invoker_args, do_fn_invoker_kwargs, tagged_receivers, side_views=(), *sides
+):
+    """Run one DoFn over one Dask partition with private receivers; return all outputs.
+
+    `side_views` holds (view class, view options, window fn) per side input and `sides` the
+    side inputs' values, in the same order."""
     from apache_beam.runners.common import DoFnInvoker
+    from apache_beam.runners.dask.transform_evaluator import get_windowed_value
+    from apache_beam.transforms.sideinputs import SideInputMap
 
     invoker_args, invoker_kwargs, receivers = copy.deepcopy(
         (do_fn_invoker_args, do_fn_invoker_kwargs, tagged_receivers)
     )
+    if side_views:
+        invoker_kwargs["side_inputs"] = [
+            SideInputMap(view, options, [get_windowed_value(v, window_fn) for v in values])
+            for (view, options, window_fn), values in zip(side_views, sides, strict=True)
+        ]
     receivers.values.clear()
     invoker = DoFnInvoker.create_invoker(*invoker_args, **invoker_kwargs)
     invoker.invoke_setup()
@@ -38,16 +58,77 @@ def apply_dofn_to_bundle(items, do_fn_invoker_args, do_fn_invoker_kwargs, tagged
     return [v.value for v in receivers.values]
 
 
+def _concat(lists):
+    return [x for part in lists for x in part]
+
+
+def _pardo_op():
+    from apache_beam import DoFn
+    from apache_beam.runners.common import DoFnContext, DoFnSignature, _OutputHandler
+    from apache_beam.runners.dask import transform_evaluator as beam_dask
+
+    class ParDo(beam_dask.ParDo):
+        """Beam's Dask ParDo translation, with side inputs as tasks of the graph (fix 2)."""
+
+        def apply(self, input_bag, side_inputs=None):
+            transform = self.transform
+            args, kwargs = transform.raw_side_inputs
+            main_input = next(iter(self.applied.main_inputs.values()))
+            window_fn = getattr(getattr(main_input, "windowing", None), "windowfn", None)
+            receivers = beam_dask.OneReceiver()
+            output_handler = _OutputHandler(
+                window_fn=window_fn,
+                main_receivers=receivers[None],
+                tagged_receivers=receivers,
+                per_element_output_counter=None,
+                output_batch_converter=None,
+                process_yields_batches=False,
+                process_batch_yields_elements=False,
+            )
+            invoker_kwargs = dict(
+                context=DoFnContext(transform.label, state=None),
+                side_inputs=[],
+                input_args=list(args),
+                input_kwargs=kwargs,
+                user_state_context=None,
+                bundle_finalizer_param=DoFn.BundleFinalizerParam(),
+            )
+            # Beam's SideInputMap keeps what it wraps in private attributes; 2.77 is pinned.
+            views = [
+                (s._view_class, s._view_options, s._iterable.window_fn) for s in side_inputs or ()
+            ]
+            # Delayed, not Item: Dask optimizes an Item argument's graph on its own, under new
+            # keys, which would compute the side input's upstream a second time.
+            sides = [
+                s._iterable.bag.reduction(list, _concat).to_delayed(optimize_graph=False)
+                for s in side_inputs or ()
+            ]
+            return input_bag.map(beam_dask.get_windowed_value, window_fn).map_partitions(
+                apply_dofn_to_bundle,
+                [DoFnSignature(transform.fn), output_handler],
+                invoker_kwargs,
+                receivers,
+                views,
+                *sides,
+            )
+
+    return ParDo
+
+
 def uses_dask_runner(runner) -> bool:
     name = runner if isinstance(runner, str) else type(runner).__name__
     return bool(name) and name.rsplit(".", 1)[-1] == "DaskRunner"
 
 
 def patch() -> None:
-    """Install the fixed bundle function into Beam's Dask translation (idempotent)."""
+    """Install both fixes into Beam's Dask translation (idempotent)."""
+    import apache_beam
     from apache_beam.runners.dask import transform_evaluator
 
     transform_evaluator.apply_dofn_to_bundle = apply_dofn_to_bundle
+    translations = transform_evaluator.TRANSLATIONS
+    if translations[apache_beam.ParDo].__module__ != __name__:
+        translations[apache_beam.ParDo] = _pardo_op()
 
 
 def close_client(result) -> None:

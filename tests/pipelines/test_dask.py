@@ -78,3 +78,53 @@ def test_a_dask_run_that_loses_a_worker_writes_the_direct_runners_bytes(tmp_path
         hashes = _hashes(tmp_path / "dask", sub)
         assert hashes and hashes == _hashes(tmp_path / "direct", sub), sub
     assert len(_hashes(tmp_path / "dask", "tokens")) == 2
+
+
+PRODUCED: list[int] = []
+CONSUMED: list[tuple] = []
+
+
+def _produce(x):
+    PRODUCED.append(x)
+    return x
+
+
+def _consume(x, total, listed):
+    CONSUMED.append((x, total, len(listed)))
+
+
+def test_side_inputs_are_computed_once_and_reach_every_partition():
+    """A side input's upstream runs once per element, however many partitions read it
+    (Beam's own translation recomputed it inside every partition of the reader). In-process
+    workers, so the module's lists see every call."""
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipelines import dask_compat
+
+    dask_compat.patch()
+    PRODUCED.clear()
+    CONSUMED.clear()
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
+    ) as cluster:
+        options = PipelineOptions(
+            [
+                "--runner=apache_beam.runners.dask.dask_runner.DaskRunner",
+                f"--dask_client_address={cluster.scheduler_address}",
+            ]
+        )
+        pipeline = beam.Pipeline(options=options)
+        side = pipeline | "Side" >> beam.Create(range(40)) | "Produce" >> beam.Map(_produce)
+        total = beam.pvalue.AsSingleton(side | beam.CombineGlobally(sum))
+        _ = (
+            pipeline
+            | "Main" >> beam.Create(range(200))
+            | beam.Reshuffle()
+            | beam.Map(_consume, total, beam.pvalue.AsList(side))
+        )
+        result = pipeline.run()
+        result.wait_until_finish()
+        dask_compat.close_client(result)
+    assert sorted(CONSUMED) == [(x, sum(range(40)), 40) for x in range(200)]
+    assert sorted(PRODUCED) == list(range(40))
