@@ -40,7 +40,7 @@ from schemas import arrow
 from schemas.document import DeadLetter, Document, FileRead, Rejected
 from schemas.manifest import MANIFEST_VERSION, outcome_summary, shard_listing, to_json
 from tokenizer.pack import TAIL_PAD
-from tokenizer.train import EOS_TOKEN, PAD_TOKEN, TrainTokenizer, load_tokenizer_json
+from tokenizer.train import TokenizerConfig, TrainTokenizer, load_tokenizer_json
 from transforms import exact_dedup, normalize, quality
 from transforms.accounting import CountOutcomes
 from transforms.balance import STAGE as BALANCE_STAGE
@@ -140,7 +140,13 @@ def build(pipeline: beam.Pipeline, config: CurateConfig) -> None:
     tokenizer_file = (
         tokenizer_json
         | "Tokenizer/Serialize"
-        >> beam.Map(lambda j: ("tokenizer/tokenizer.json", j.encode("utf-8"), _tokenizer_facts(j)))
+        >> beam.Map(
+            lambda j: (
+                "tokenizer/tokenizer.json",
+                j.encode("utf-8"),
+                _tokenizer_facts(j, config.tokenizer),
+            )
+        )
         | "Tokenizer/Write" >> beam.ParDo(WriteFile(out))
     )
     encoded = docs | "Encode" >> EncodeDocuments(tokenizer_json)
@@ -157,7 +163,13 @@ def build(pipeline: beam.Pipeline, config: CurateConfig) -> None:
     rejected = dropped | "AllRejected" >> beam.Flatten()
 
     token_shards, layout = encoded | "Tokens" >> PackAndWrite(
-        tokenizer_json, out, config.pack, config.dp_world_size, config.target_shard_bytes
+        tokenizer_json,
+        out,
+        config.pack,
+        config.dp_world_size,
+        config.target_shard_bytes,
+        config.tokenizer.eos_token,
+        config.tokenizer.pad_token,
     )
     side["layout"] = beam.pvalue.AsSingleton(layout)
     doc_shards = docs | "Documents" >> _write_documents(out, config.target_shard_bytes)
@@ -189,7 +201,12 @@ def _tokenizer(pipeline: beam.Pipeline, docs, config: CurateConfig):
     """A one-element PCollection of tokenizer.json text: `--tokenizer PATH` as it is, or one
     trained on a deterministic sample of the curated documents."""
     if config.tokenizer_path:
-        tokenizer_json = load_tokenizer_json(config.tokenizer_path, config.pack.tail == TAIL_PAD)
+        tokenizer_json = load_tokenizer_json(
+            config.tokenizer_path,
+            config.pack.tail == TAIL_PAD,
+            config.tokenizer.eos_token,
+            config.tokenizer.pad_token,
+        )
         return pipeline | "Tokenizer/Load" >> beam.Create([tokenizer_json])
     return docs | "Tokenizer" >> TrainTokenizer(config.tokenizer)
 
@@ -250,16 +267,16 @@ def _write_dead_letters(out: str) -> WriteSharded:
     )
 
 
-def _tokenizer_facts(tokenizer_json: str) -> dict:
-    model = json.loads(tokenizer_json)
-    vocab = model["model"]["vocab"]
-    added = {t["content"]: t["id"] for t in model.get("added_tokens", [])}
+def _tokenizer_facts(tokenizer_json: str, tokens: TokenizerConfig) -> dict:
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_str(tokenizer_json)
     return {
-        "vocab_size": len(vocab),
-        "eos_token": EOS_TOKEN,
-        "eos_id": added.get(EOS_TOKEN),
-        "pad_token": PAD_TOKEN,
-        "pad_id": added.get(PAD_TOKEN),
+        "vocab_size": tokenizer.get_vocab_size(with_added_tokens=False),
+        "eos_token": tokens.eos_token,
+        "eos_id": tokenizer.token_to_id(tokens.eos_token),
+        "pad_token": tokens.pad_token,
+        "pad_id": tokenizer.token_to_id(tokens.pad_token),
     }
 
 

@@ -66,8 +66,19 @@ class CurateOptions(PipelineOptions):
             "--tokenizer",
             default=None,
             help="An existing tokenizer.json (any Beam filesystem path) to tokenize with "
-            f"instead of training one; it must have the {EOS_TOKEN} token ({PAD_TOKEN} too "
-            "with --pack_tail pad). It is copied to OUTPUT/tokenizer/.",
+            "instead of training one; it must have the --eos_token (and, with --pack_tail pad, "
+            "the --pad_token). It is copied to OUTPUT/tokenizer/.",
+        )
+        parser.add_argument(
+            "--eos_token",
+            default=EOS_TOKEN,
+            help="The special token after every document (a given tokenizer's own, e.g. </s>).",
+        )
+        parser.add_argument(
+            "--pad_token",
+            default=PAD_TOKEN,
+            help="The special token filling a padded tail (--pack_tail pad); may be the "
+            "--eos_token.",
         )
         parser.add_argument(
             "--tokenizer_sample_bytes",
@@ -153,6 +164,8 @@ class CurateConfig:
             "vocab_size": self.tokenizer.vocab_size,
             "tokenizer_min_frequency": self.tokenizer.min_frequency,
             "tokenizer_sample_bytes": self.tokenizer.sample_bytes,
+            "eos_token": self.tokenizer.eos_token,
+            "pad_token": self.tokenizer.pad_token,
             "target_shard_bytes": self.target_shard_bytes,
             "write_rejected": self.write_rejected,
             "code_sources": list(self.code_sources),
@@ -235,7 +248,10 @@ def curate_config(options: PipelineOptions, inputs: list[str]) -> CurateConfig:
         inputs=[parse_input(spec) for spec in inputs],
         output=absolute_if_local(opts.output),
         tokenizer=TokenizerConfig(
-            vocab_size=opts.vocab_size, sample_bytes=opts.tokenizer_sample_bytes
+            vocab_size=opts.vocab_size,
+            sample_bytes=opts.tokenizer_sample_bytes,
+            eos_token=opts.eos_token,
+            pad_token=opts.pad_token,
         ),
         tokenizer_path=absolute_if_local(opts.tokenizer) if opts.tokenizer else None,
         pack=PackConfig(seq_len=opts.seq_len, tail=opts.pack_tail),

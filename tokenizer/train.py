@@ -27,20 +27,37 @@ from schemas.document import stable_hash64
 
 EOS_TOKEN = "<|endoftext|>"
 PAD_TOKEN = "<|pad|>"
-SPECIAL_TOKENS = [EOS_TOKEN, PAD_TOKEN]
 
 
 @dataclass(frozen=True)
 class TokenizerConfig:
     """vocab_size counts the 256 byte symbols and the special tokens; min_frequency is the
-    fewest occurrences a pair needs to be merged; sample_bytes caps the training text."""
+    fewest occurrences a pair needs to be merged; sample_bytes caps the training text.
+    eos_token ends every document in the token stream and pad_token fills a padded tail
+    (they may be the same token): a trained tokenizer gets them as its special tokens, a
+    given one (--tokenizer) must have them, e.g. "</s>" for Llama 2 or Mistral tokenizers."""
 
     vocab_size: int = 32768
     min_frequency: int = 2
     sample_bytes: int = 64 << 20
+    eos_token: str = EOS_TOKEN
+    pad_token: str = PAD_TOKEN
+
+    def __post_init__(self):
+        if not self.eos_token or not self.pad_token:
+            raise ValueError("the end-of-text and pad tokens must not be empty")
+
+    @property
+    def special_tokens(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys((self.eos_token, self.pad_token)))
 
 
-def train_bpe(texts: Iterable[str], vocab_size: int = 32768, min_frequency: int = 2) -> str:
+def train_bpe(
+    texts: Iterable[str],
+    vocab_size: int = 32768,
+    min_frequency: int = 2,
+    special_tokens: tuple[str, ...] = (EOS_TOKEN, PAD_TOKEN),
+) -> str:
     """Train byte-level BPE (GPT-2 style pre-tokenization) and return tokenizer.json text.
 
     The same texts in the same order give the same bytes.
@@ -53,7 +70,7 @@ def train_bpe(texts: Iterable[str], vocab_size: int = 32768, min_frequency: int 
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
         min_frequency=min_frequency,
-        special_tokens=SPECIAL_TOKENS,
+        special_tokens=list(special_tokens),
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
@@ -61,9 +78,11 @@ def train_bpe(texts: Iterable[str], vocab_size: int = 32768, min_frequency: int 
     return tokenizer.to_str()
 
 
-def load_tokenizer_json(path: str, need_pad: bool) -> str:
+def load_tokenizer_json(
+    path: str, need_pad: bool, eos_token: str = EOS_TOKEN, pad_token: str = PAD_TOKEN
+) -> str:
     """The text of an existing tokenizer.json (any Beam filesystem path), checked to load
-    and to have the end-of-text token (and the pad token when `need_pad`); ValueError if not."""
+    and to have `eos_token` (and `pad_token` when `need_pad`); ValueError if not."""
     from apache_beam.io.filesystems import FileSystems
     from tokenizers import Tokenizer
 
@@ -73,12 +92,13 @@ def load_tokenizer_json(path: str, need_pad: bool) -> str:
         tokenizer = Tokenizer.from_str(text)
     except Exception as error:  # any reason it cannot be used is the same answer
         raise ValueError(f"--tokenizer {path}: not a loadable tokenizer.json ({error})") from error
-    needed = [EOS_TOKEN] + ([PAD_TOKEN] if need_pad else [])
+    needed = {eos_token: "--eos_token", **({pad_token: "--pad_token"} if need_pad else {})}
     missing = [token for token in needed if tokenizer.token_to_id(token) is None]
     if missing:
         raise ValueError(
-            f"--tokenizer {path}: has no {' or '.join(missing)} token "
-            "(the end-of-text token separates packed documents; pad fills --pack_tail pad)"
+            f"--tokenizer {path}: has no {' or '.join(missing)} token; name its own with "
+            f"{' and '.join(needed[t] for t in missing)} (the end-of-text token separates "
+            "packed documents, the pad token fills --pack_tail pad)"
         )
     return text
 
@@ -113,7 +133,7 @@ def take_sample(ranked: Iterable[tuple[int, str, str]], sample_bytes: int) -> li
 def _train_on_group(keyed, config: TokenizerConfig) -> str:
     ranked = sorted(item for item in keyed[1] if item is not None)
     texts = take_sample(ranked, config.sample_bytes)
-    return train_bpe(texts, config.vocab_size, config.min_frequency)
+    return train_bpe(texts, config.vocab_size, config.min_frequency, config.special_tokens)
 
 
 class SmallestRanks:
@@ -179,7 +199,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--vocab_size", type=int, default=TokenizerConfig.vocab_size)
     parser.add_argument("--min_frequency", type=int, default=TokenizerConfig.min_frequency)
     parser.add_argument("--sample_bytes", type=int, default=TokenizerConfig.sample_bytes)
+    parser.add_argument("--eos_token", default=EOS_TOKEN, help="End-of-text special token.")
+    parser.add_argument("--pad_token", default=PAD_TOKEN, help="Pad special token.")
     args = parser.parse_args(argv)
+    special = TokenizerConfig(eos_token=args.eos_token, pad_token=args.pad_token).special_tokens
 
     kept = SmallestRanks(args.sample_bytes)
     documents = unreadable = 0
@@ -194,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
                 else:
                     unreadable += 1
     texts = kept.sample()
-    tokenizer_json = train_bpe(texts, args.vocab_size, args.min_frequency)
+    tokenizer_json = train_bpe(texts, args.vocab_size, args.min_frequency, special)
     with FileSystems.create(args.output) as f:
         f.write(tokenizer_json.encode("utf-8"))
     print(

@@ -137,8 +137,9 @@ class _PackGroup(beam.DoFn):
     (shard count, rows per shard), so that every shard is assembled, empty or not, without
     reading the layout again (the DaskRunner recomputes a branch per side-input read)."""
 
-    def __init__(self, config: PackConfig):
+    def __init__(self, config: PackConfig, eos_token: str = EOS_TOKEN, pad_token: str = PAD_TOKEN):
         self.config = config
+        self.eos_token, self.pad_token = eos_token, pad_token
 
     def setup(self):
         self.cache = _TokenizerCache()
@@ -148,8 +149,8 @@ class _PackGroup(beam.DoFn):
         tokenizer = self.cache.get(tokenizer_json)
         packed = pack(
             [ids for _, ids in sorted((m for m in members if m is not None), key=lambda m: m[0])],
-            tokenizer.token_to_id(EOS_TOKEN),
-            tokenizer.token_to_id(PAD_TOKEN),
+            tokenizer.token_to_id(self.eos_token),
+            tokenizer.token_to_id(self.pad_token),
             self.config,
         )
         yield index, _ShardShape(layout.shard_count, layout.rows_per_shard)
@@ -189,15 +190,26 @@ def _add_pairs(pairs) -> tuple[int, int]:
 
 class PackAndWrite(beam.PTransform):
     """EncodedDocuments + tokenizer JSON -> (token shard metadata dicts, one-element
-    PCollection of the ShardLayout)."""
+    PCollection of the ShardLayout). `eos_token` follows every document, `pad_token` fills a
+    padded tail; both are looked up in the tokenizer."""
 
-    def __init__(self, tokenizer_json, output_dir, config: PackConfig, dp_world_size, target_bytes):
+    def __init__(
+        self,
+        tokenizer_json,
+        output_dir,
+        config: PackConfig,
+        dp_world_size,
+        target_bytes,
+        eos_token: str = EOS_TOKEN,
+        pad_token: str = PAD_TOKEN,
+    ):
         super().__init__()
         self.tokenizer_json = tokenizer_json
         self.output_dir = output_dir
         self.config = config
         self.dp_world_size = dp_world_size
         self.target_bytes = target_bytes
+        self.eos_token, self.pad_token = eos_token, pad_token
 
     def shard_count_of(self, total_tokens: int) -> int:
         return shard_count(total_tokens * TOKEN_BYTES, self.target_bytes, self.dp_world_size)
@@ -234,7 +246,7 @@ class PackAndWrite(beam.PTransform):
             | "Group" >> beam.GroupByKey()
             | "Pack"
             >> beam.ParDo(
-                _PackGroup(config),
+                _PackGroup(config, self.eos_token, self.pad_token),
                 beam.pvalue.AsSingleton(self.tokenizer_json),
                 beam.pvalue.AsSingleton(layout),
             )

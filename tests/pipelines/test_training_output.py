@@ -44,15 +44,17 @@ def _token_hashes(out: Path) -> list[str]:
     return [hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(out.glob("tokens/*"))]
 
 
-def test_shards_detokenize_to_the_curated_documents_in_order(padded_run):
-    out, manifest = padded_run
+def _assert_shards_detokenize_to_the_curated_documents(out: Path, manifest: dict):
+    """The one shard of a padded run, cut at its end-of-text tokens, decodes to exactly the
+    curated texts in shard order, and its document starts follow end-of-text tokens."""
     assert len(manifest["tokens"]["shards"]) == 1
     tokenizer = Tokenizer.from_file(str(out / "tokenizer" / "tokenizer.json"))
     eos, pad = manifest["tokenizer"]["eos_id"], manifest["tokenizer"]["pad_id"]
     stream = np.concatenate(list(iter_sequences(str(out))))
     padding = manifest["tokens"]["pad_tokens"]
-    assert (stream[len(stream) - padding :] == pad).all() and pad not in stream[: -padding or None]
-    pieces = np.split(stream[: len(stream) - padding], np.flatnonzero(stream == eos) + 1)
+    text_part = stream[: len(stream) - padding]
+    assert (stream[len(text_part) :] == pad).all() and (pad == eos or pad not in text_part)
+    pieces = np.split(text_part, np.flatnonzero(text_part == eos) + 1)
     assert len(pieces[-1]) == 0  # the stream ends with an end-of-text
     decoded = [tokenizer.decode(p[:-1].tolist(), skip_special_tokens=False) for p in pieces[:-1]]
     docs = sorted(_documents(out), key=lambda d: copy_order_keys(EncodedDocument(d, None))[0])
@@ -62,6 +64,30 @@ def test_shards_detokenize_to_the_curated_documents_in_order(padded_run):
         for start in starts:
             position = row * len(ids) + start
             assert position == 0 or stream[position - 1] == eos
+
+
+def test_shards_detokenize_to_the_curated_documents_in_order(padded_run):
+    _assert_shards_detokenize_to_the_curated_documents(*padded_run)
+
+
+def test_a_tokenizer_with_its_own_end_of_text_token(inputs, tmp_path):
+    """A Llama-style tokenizer whose only special token is </s>, which also pads."""
+    given = tmp_path / "llama-style.json"
+    given.write_text(
+        train_bpe(["some text to learn from"] * 5, vocab_size=400, special_tokens=("</s>",))
+    )
+    out = tmp_path / "out"
+    argv = [*SMALL, "--pack_tail=pad", f"--tokenizer={given}", f"--output={out}"]
+    argv += [f"--input={s}" for s in inputs]
+    refused = "has no <\\|endoftext\\|> or <\\|pad\\|> token; name its own with --eos_token and"
+    with pytest.raises(ValueError, match=refused):
+        run(argv)
+    manifest = run([*argv, "--eos_token=</s>", "--pad_token=</s>"])
+    facts = manifest["tokenizer"]
+    assert facts["eos_token"] == facts["pad_token"] == "</s>"
+    assert facts["eos_id"] == facts["pad_id"] == Tokenizer.from_file(str(given)).token_to_id("</s>")
+    assert manifest["config"]["eos_token"] == "</s>"
+    _assert_shards_detokenize_to_the_curated_documents(out, manifest)
 
 
 def test_a_given_tokenizer_is_used_as_it_is(padded_run, inputs, tmp_path):
@@ -86,7 +112,7 @@ def test_a_tokenizer_without_the_special_tokens_is_refused(inputs, tmp_path):
     data = tokenizer.to_str().replace("<|endoftext|>", "<|eot|>")
     bare.write_text(data)
     argv = [*SMALL, f"--tokenizer={bare}", f"--output={tmp_path / 'o'}", f"--input={inputs[0]}"]
-    with pytest.raises(ValueError, match="has no <\\|endoftext\\|>"):
+    with pytest.raises(ValueError, match="has no <\\|endoftext\\|> token; name its own with"):
         run(argv)
     (tmp_path / "junk.json").write_text("{not json")
     with pytest.raises(ValueError, match="not a loadable tokenizer.json"):
