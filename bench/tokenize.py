@@ -252,6 +252,7 @@ def bench(docs: list, args) -> dict:
         vocab_size=args.vocab_size,
     )
     tokenizer = Tokenizer.from_str(tokenizer_json)
+    tokenizer.encode_special_tokens = True  # as the pipeline encodes documents
     ours = Ours(tokenizer_json, args.seq_len, int(args.target_shard_mb * 2**20))
     texts = [d.text for d in docs]
     paths = {

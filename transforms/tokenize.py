@@ -63,7 +63,11 @@ def copy_order_keys(encoded: EncodedDocument) -> list[tuple]:
 
 
 class _TokenizerCache:
-    """Builds a `tokenizers.Tokenizer` from side-input JSON once per worker, not per element."""
+    """Builds a `tokenizers.Tokenizer` from side-input JSON once per worker, not per element.
+
+    It encodes special tokens written in a document ("<|endoftext|>" on a page about GPT) as
+    the plain text they are: otherwise the page would carry an end-of-text in its middle,
+    splitting it in two in the token stream, out of step with `doc_starts`."""
 
     def __init__(self):
         self._json = None
@@ -74,6 +78,7 @@ class _TokenizerCache:
             from tokenizers import Tokenizer
 
             self.tokenizer = Tokenizer.from_str(tokenizer_json)
+            self.tokenizer.encode_special_tokens = True
             self._json = tokenizer_json
         return self.tokenizer
 
