@@ -6,7 +6,8 @@ command line, on any input the pipeline reads (a curate run's `documents/*.parqu
 the tokenizer that run trained, when the run's sample covered its cap):
 
     python -m tokenizer.train --input 'out/curate/documents/*.parquet' --output tok.json \
-        [--vocab_size 32768] [--sample_bytes 67108864] [--min_frequency 2]
+        [--vocab_size 32768] [--sample_bytes 67108864] [--min_frequency 2] \
+        [--eos_token '<|endoftext|>'] [--pad_token '<|pad|>']
 
 The sample is the documents with the smallest `sample_rank(id)`, in that order, until
 `sample_bytes` characters are reached, so it does not depend on file or arrival order.
