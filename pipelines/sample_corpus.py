@@ -2,8 +2,10 @@
 
 Three sources in three formats, with the problems real data has:
 - web (C4-like `.json.gz`: text, url, timestamp): pages with navigation, cookie and footer
-  boilerplate, some with e-mail addresses and phone numbers, exact copies of earlier pages
-  under other URLs, near copies with a few words changed, plus two broken lines.
+  boilerplate, some with e-mail addresses and phone numbers, a few in German, French or
+  Spanish (for language ID), a few with an abusive reader comment (for the toxicity filter),
+  exact copies of earlier pages under other URLs, near copies with a few words changed,
+  plus two broken lines.
 - books (Pile-format `.jsonl.zst`: text, meta.pile_set_name): long multi-paragraph texts.
 - code (`.jsonl`: text, repo_path, lang): Python standard library source files read from
   this interpreter's own installation.
@@ -87,6 +89,52 @@ _TAILS = (
     "in front of a large crowd",
 )
 _LINKS = ("Home", "News", "Sports", "Culture", "Opinion", "About us", "Contact", "Subscribe")
+# Local news in other languages: the `lang` stage keeps English only by default.
+_FOREIGN = {
+    "de": (
+        "Der Stadtrat hat am Dienstag über den neuen Haushalt beraten.",
+        "Viele Bürger wünschen sich mehr Radwege in der Innenstadt.",
+        "Die Bibliothek bleibt wegen Umbauarbeiten bis zum Sommer geschlossen.",
+        "Am Wochenende wird es im Süden des Landes sonnig und warm.",
+        "Die Schule plant einen Ausflug in das Museum für Naturkunde.",
+        "Nach dem Spiel feierten die Fans ihre Mannschaft auf dem Marktplatz.",
+        "Die Preise für Gemüse sind in diesem Monat leicht gestiegen.",
+        "Ein neues Café hat in der Nähe des Bahnhofs eröffnet.",
+    ),
+    "fr": (
+        "Le conseil municipal a présenté mardi le nouveau budget de la ville.",
+        "Beaucoup d'habitants demandent davantage de pistes cyclables.",
+        "La bibliothèque restera fermée pour travaux jusqu'à l'été.",
+        "Le week-end sera ensoleillé et doux dans le sud du pays.",
+        "L'école prépare une sortie au musée d'histoire naturelle.",
+        "Après le match, les supporters ont fêté leur équipe sur la place.",
+        "Les prix des légumes ont légèrement augmenté ce mois-ci.",
+        "Un nouveau café a ouvert ses portes près de la gare.",
+    ),
+    "es": (
+        "El ayuntamiento presentó el martes el nuevo presupuesto de la ciudad.",
+        "Muchos vecinos piden más carriles para bicicletas en el centro.",
+        "La biblioteca permanecerá cerrada por obras hasta el verano.",
+        "El fin de semana será soleado y templado en el sur del país.",
+        "La escuela prepara una visita al museo de ciencias naturales.",
+        "Después del partido, los aficionados celebraron en la plaza.",
+        "Los precios de las verduras subieron un poco este mes.",
+        "Una nueva cafetería abrió sus puertas cerca de la estación.",
+    ),
+}
+# Abuse under an article, what the `toxicity` stage is for (insults, no slurs). A rant of a
+# paragraph: the stage scores windows of about 96 words, in which one short insult fades.
+_ABUSIVE_COMMENTS = (
+    "Shut up, you stupid idiot. Nobody cares about your worthless opinion, moron. You are a "
+    "pathetic loser and a complete joke, and everyone who reads this garbage is a brainless "
+    "clown. Go away and stop wasting our time with your dumb crap, you useless fool.",
+    "What a load of crap. The author is a dumb ass and so are you clowns in the comments. "
+    "This is the dumbest bullshit I have ever read, written by a lying idiot for morons. "
+    "Pathetic losers, all of you. Shut your stupid mouths and get lost.",
+    "You are all idiots. This garbage site is run by worthless morons who cannot write one "
+    "true sentence, and the people who believe it are even dumber. Stupid, pathetic, "
+    "brainless fools. Shut up and crawl back under your rock, losers.",
+)
 _FIRST = ("Maria", "James", "Aiko", "Carlos", "Fatima", "Olga", "Kwame", "Lena")
 _LAST = ("Rossi", "Smith", "Tanaka", "Garcia", "Haddad", "Ivanova", "Mensah", "Berg")
 _PILE_SETS = ("Wikipedia (en)", "StackExchange", "FreeLaw", "Gutenberg (PG-19)")
@@ -119,7 +167,8 @@ def _contact_line(rng: random.Random) -> str:
 
 
 def web_pages(count: int, rng: random.Random) -> list[dict]:
-    """C4-like records; about 5% exact copies and 5% near copies of earlier pages."""
+    """C4-like records; about 5% exact copies and 5% near copies of earlier pages, 3% pages
+    in German, French or Spanish, and 2% of the rest end with an abusive reader comment."""
     pages = []
     for i in range(count):
         url = f"https://news{i % 37}.example.com/articles/{i:06d}"
@@ -132,10 +181,15 @@ def web_pages(count: int, rng: random.Random) -> list[dict]:
             for _ in range(3):
                 words[rng.randrange(len(words))] = rng.choice(_VERBS)
             text = " ".join(words)
+        elif roll < 0.13:
+            sentences = rng.sample(_FOREIGN[rng.choice(sorted(_FOREIGN))], 6)
+            text = "\n".join(" ".join(sentences[j : j + 3]) for j in (0, 3))
         else:
             body = _paragraphs(rng, rng.randint(2, 4))
             if rng.random() < 0.15:
                 body.append(_contact_line(rng))
+            if rng.random() < 0.02:
+                body.append(f"Reader comment: {rng.choice(_ABUSIVE_COMMENTS)}")
             text = "\n".join(
                 [
                     " | ".join(_LINKS),
