@@ -140,7 +140,7 @@ class _PackGroup(beam.DoFn):
     """(group, [(key, ids) or None]) -> (shard, block) per block of rows it sends, where a
     block is (position, rows, doc_starts), plus (group, shape) for its own shard: shape is
     (shard count, rows per shard), so that every shard is assembled, empty or not, without
-    reading the layout again (the DaskRunner recomputes a branch per side-input read)."""
+    reading the layout again."""
 
     def __init__(self, config: PackConfig, eos_token: str = EOS_TOKEN, pad_token: str = PAD_TOKEN):
         self.config = config
