@@ -24,7 +24,7 @@ import json
 import math
 import os
 import sys
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -160,8 +160,9 @@ def write_report(output_dir: str, max_rows: int = DEFAULT_MAX_ROWS) -> str:
         manifest = json.load(f)
     columns = ["source", "lang", "text", "scores"]
     documents, doc_sample = read_sample(os.path.join(output_dir, "documents"), columns, max_rows)
+    rejected_columns = [*columns, "stage", "reason", "duplicate_of"]
     rejected, rej_sample = read_sample(
-        os.path.join(output_dir, "rejected"), [*columns, "stage", "reason"], max_rows
+        os.path.join(output_dir, "rejected"), rejected_columns, max_rows
     )
     samples = {
         name: sample
@@ -197,6 +198,7 @@ class _Rows:
         self.lang = self._strings(table, "lang")
         self.stage = self._strings(table, "stage")
         self.reason = self._strings(table, "reason")
+        self.duplicate_of = self._strings(table, "duplicate_of")
         if "text_chars" in names:
             self.chars = table.column("text_chars").to_numpy(zero_copy_only=False)
         elif "text" in names:
@@ -1098,12 +1100,8 @@ def _near_dedup(run: _Run) -> str:
     settings.update(
         {k: v for k, v in run.stage_settings(NEAR_DEDUP_STAGE).items() if k in settings}
     )
-    caveat = _note(
-        "Cluster sizes are not in the curate run's output yet (it writes no clusters/; "
-        "<code>python -m pipelines.dedup</code> does), so they are not shown here."
-    )
     if NEAR_DEDUP_STAGE not in names:
-        return _no_data("no near_dedup stage in this run") + caveat
+        return _no_data("no near_dedup stage in this run")
     earlier = set(names[: names.index(NEAR_DEDUP_STAGE)])
     reached, near, exact = defaultdict(int), defaultdict(int), defaultdict(int)
     for entry in m.get("inputs") or []:
@@ -1124,7 +1122,7 @@ def _near_dedup(run: _Run) -> str:
         f"{_int(sum(exact.values()))}."
     )
     if not reached:
-        return text + caveat + _no_data("the manifest has no per-input counts")
+        return text + _no_data("the manifest has no per-input counts") + _cluster_sizes(run)
     sources = sorted(reached, key=lambda s: (-near[s], s))
     bars = [
         Bar(
@@ -1146,7 +1144,6 @@ def _near_dedup(run: _Run) -> str:
     ]
     return (
         text
-        + caveat
         + _bar_chart(
             bars,
             title="Near duplicates dropped per source",
@@ -1156,6 +1153,52 @@ def _near_dedup(run: _Run) -> str:
             ["source", "reaching near_dedup", "exact_dup (before)", "near_dup", "near_dup rate"],
             rows,
             (1, 2, 3, 4),
+        )
+        + _cluster_sizes(run)
+    )
+
+
+# Cluster sizes (documents per near-duplicate cluster, its survivor included) as chart rows.
+CLUSTER_SIZE_BUCKETS = ((2, 2), (3, 3), (4, 5), (6, 10), (11, 100), (101, None))
+
+
+def _cluster_sizes(run: _Run) -> str:
+    """Near-duplicate clusters that lost documents, by size, from the `duplicate_of` of the
+    rejected near_dup rows (each names its cluster's survivor) -> HTML."""
+    rej = run.rejected
+    if rej is None:
+        return _no_data("cluster sizes need rejected/ (written unless --write_rejected=false)")
+    mask = (rej.reason == DROP_NEAR_DUP) & (rej.duplicate_of != "(none)")
+    drops = Counter(rej.duplicate_of[mask].tolist())
+    if not drops:
+        return _no_data("no rejected near_dup rows name their survivor")
+    sizes = Counter(n + 1 for n in drops.values())
+    bars = []
+    for low, high in CLUSTER_SIZE_BUCKETS:
+        clusters = sum(c for n, c in sizes.items() if n >= low and (high is None or n <= high))
+        label = str(low) if low == high else f"{low}+" if high is None else f"{low}-{high}"
+        bars.append(Bar(label, [(clusters, ACCENT, f"{label}: {clusters}")], _int(clusters)))
+    largest = drops.most_common(5)
+    clusters = "cluster" if len(drops) == 1 else "clusters"
+    text = _p(
+        f"{_int(len(drops))} near-duplicate {clusters} lost documents: each keeps one survivor "
+        f"and drops the rest. The largest holds {_int(largest[0][1] + 1)} documents."
+    )
+    sampled = ""
+    if rej.sample is not None and not rej.sample.complete:
+        sampled = _note(
+            f"From {_int(rej.sample.rows)} of {_int(rej.sample.total_rows)} rejected rows: "
+            "clusters and their sizes are at least these."
+        )
+    return (
+        "<h3>Cluster sizes</h3>"
+        + text
+        + sampled
+        + _bar_chart(bars, title="Clusters by size", x_label="near-duplicate clusters")
+        + _table(
+            ["survivor (documents/ id)", "documents in its cluster"],
+            [(survivor, _int(n + 1)) for survivor, n in largest],
+            (1,),
         )
     )
 

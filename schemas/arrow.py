@@ -26,8 +26,11 @@ DOCUMENT_SCHEMA = pa.schema(
     ]
 )
 
-REJECTED_SCHEMA = DOCUMENT_SCHEMA.append(pa.field("stage", pa.string(), nullable=False)).append(
-    pa.field("reason", pa.string(), nullable=False)
+REJECTED_SCHEMA = (
+    DOCUMENT_SCHEMA.append(pa.field("stage", pa.string(), nullable=False))
+    .append(pa.field("reason", pa.string(), nullable=False))
+    # The id of the document kept in this one's place (exact_dup, near_dup), else null.
+    .append(pa.field("duplicate_of", pa.string()))
 )
 
 TOKENS_SCHEMA = pa.schema(
@@ -64,10 +67,12 @@ def documents_to_table(docs: list[Document]) -> pa.Table:
 
 
 def rejected_to_table(rejected: list[Rejected]) -> pa.Table:
-    """Rejected documents -> a table with REJECTED_SCHEMA (document columns + stage, reason)."""
+    """Rejected documents -> a table with REJECTED_SCHEMA (document columns + stage, reason,
+    duplicate_of)."""
     columns = _document_columns([r.doc for r in rejected])
     columns["stage"] = [r.stage for r in rejected]
     columns["reason"] = [r.reason for r in rejected]
+    columns["duplicate_of"] = [r.duplicate_of for r in rejected]
     return pa.table(columns, schema=REJECTED_SCHEMA)
 
 

@@ -30,11 +30,16 @@ class Document:
 
 @dataclass(slots=True)
 class Rejected:
-    """A document a stage dropped, with the stage's name and a named reason constant."""
+    """A document a stage dropped, with the stage's name and a named reason constant.
+
+    `duplicate_of` is the id of the document kept in its place, for the dedup stages'
+    drops (exact_dup, near_dup; with a dedup index, possibly a document of an earlier run);
+    None for every other reason."""
 
     doc: Document
     stage: str
     reason: str
+    duplicate_of: str | None = None
 
 
 @dataclass(slots=True)

@@ -29,10 +29,10 @@ class CountingDoFn(beam.DoFn):
     def __init__(self):
         self._counters = {}
 
-    def reject(self, doc, reason: str) -> Rejected:
+    def reject(self, doc, reason: str, duplicate_of: str | None = None) -> Rejected:
         """Count the drop and return the Rejected record to emit."""
         self._counter(f"dropped_{reason}").inc()
-        return Rejected(doc, self.stage, reason)
+        return Rejected(doc, self.stage, reason, duplicate_of)
 
     def keep(self, doc):
         self._counter("kept").inc()

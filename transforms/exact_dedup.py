@@ -34,7 +34,10 @@ class _KeepOnePerText(CountingDoFn):
         docs = list(keyed[1])
         best = min(range(len(docs)), key=lambda i: survivor_rank(docs[i]))
         for i, doc in enumerate(docs):
-            yield self.keep(doc) if i == best else self.reject(doc, DROP_EXACT_DUP)
+            if i == best:
+                yield self.keep(doc)
+            else:
+                yield self.reject(doc, DROP_EXACT_DUP, duplicate_of=docs[best].id)
 
 
 class ExactDedup(beam.PTransform):

@@ -104,6 +104,13 @@ def test_accounting_balances_against_the_input_files(sample_run, sample_inputs):
     assert dedup["dropped"]["exact_dup"] > 0
     rejected = pq.read_table(Path(sample_run[0]) / "rejected")
     assert rejected.num_rows == records["dropped"]
+    # Dedup drops name the document kept in their place; no other drop does.
+    by_id = {r["id"]: r for r in rejected.to_pylist()}
+    for row in by_id.values():
+        named = row["duplicate_of"] is not None
+        assert named == (row["reason"] in ("exact_dup", "near_dup")), row["reason"]
+        if named:
+            assert row["duplicate_of"] != row["id"]
 
 
 def test_token_shards_hold_exactly_the_curated_documents(sample_run):

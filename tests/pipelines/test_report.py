@@ -15,7 +15,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.report import REPORT_FILE, SECTIONS, build_report, main, read_sample, write_report
+from pipelines.report import (
+    REPORT_FILE,
+    SECTIONS,
+    Sample,
+    build_report,
+    main,
+    read_sample,
+    write_report,
+)
 from schemas.arrow import DOCUMENT_SCHEMA, REJECTED_SCHEMA
 
 TITLES = [title for _, title, _ in SECTIONS]
@@ -66,7 +74,8 @@ REJECTED = _rejected(
         _row("w5", "web", "en", "g" * 90, {}, stage="quality", reason="gopher_word_count"),
         _row("w6", "web", "en", "h" * 700, {"toxicity.max": 0.97}, stage="toxicity",
              reason="toxic"),
-        _row("w7", "web", "en", "c" * 800, {}, stage="near_dedup", reason="near_dup"),
+        _row("w7", "web", "en", "c" * 800, {}, stage="near_dedup", reason="near_dup",
+             duplicate_of="w3"),
         _row("c2", "code", "python", "i" * 9000, {"pii.hits": 0.0}, stage="balance",
              reason="downsampled"),
     ]
@@ -230,7 +239,7 @@ def test_key_numbers_are_on_the_page():
     languages = _section_html(page, "languages")
     assert "en" in languages and "python" in languages and "fr" in languages
     near = _section_html(page, "near-dedup")
-    assert "Cluster sizes are not in" in near
+    assert "1 near-duplicate cluster lost documents" in near and "holds 2 documents" in near
     assert "1 (20.0% of 5)" in near  # web: 1008 read - 1 dead - 1 lang - 1001 quality
     pii = _section_html(page, "pii")
     assert "EMAIL_ADDRESS" in pii and "PHONE_NUMBER" in pii
@@ -243,6 +252,29 @@ def test_key_numbers_are_on_the_page():
     lengths = _section_html(page, "lengths")
     assert "40,000" in lengths  # the book's length is both the median and p10-p90 of books
     assert "1 of the removed documents were not filtered out but downsampled" in lengths
+
+
+def test_near_duplicate_cluster_sizes_come_from_duplicate_of():
+    rejected = _rejected(
+        [
+            _row(f"d{i}", "web", "en", "x" * 50, {}, stage="near_dedup", reason="near_dup",
+                 duplicate_of=survivor)
+            for i, survivor in enumerate(["big", "big", "big", "small"])
+        ]
+        + [_row("e", "web", "en", "y", {}, stage="exact_dedup", reason="exact_dup",
+                duplicate_of="other")]
+    )  # fmt: skip
+    near = _section_html(build_report(MANIFEST, DOCS, rejected), "near-dedup")
+    assert "2 near-duplicate clusters lost documents" in near  # exact_dup is not counted
+    assert "The largest holds 4 documents" in near
+    assert near.index("<td>big</td>") < near.index("<td>small</td>")
+    assert "From " not in near
+    sampled = build_report(MANIFEST, DOCS, rejected, samples={"rejected": Sample(5, 50, 1, 10)})
+    assert "From 5 of 50 rejected rows" in _section_html(sampled, "near-dedup")
+    without = _section_html(
+        build_report(MANIFEST, DOCS, REJECTED.drop_columns(["duplicate_of"])), "near-dedup"
+    )
+    assert "no rejected near_dup rows name their survivor" in without
 
 
 def test_strings_from_the_data_are_escaped():

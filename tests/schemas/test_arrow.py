@@ -56,10 +56,15 @@ def test_table_without_content_type_column_reads_as_none():
 
 
 def test_rejected_round_trip():
-    table = _round_trip(rejected_to_table([Rejected(DOCS[0], "normalize", "empty")]))
+    rejected = [
+        Rejected(DOCS[0], "normalize", "empty"),
+        Rejected(DOCS[1], "near_dedup", "near_dup", duplicate_of=DOCS[2].id),
+    ]
+    table = _round_trip(rejected_to_table(rejected))
     assert table.schema.equals(REJECTED_SCHEMA)
-    assert table.column("reason").to_pylist() == ["empty"]
-    assert table_to_documents(table) == DOCS[:1]
+    assert table.column("reason").to_pylist() == ["empty", "near_dup"]
+    assert table.column("duplicate_of").to_pylist() == [None, DOCS[2].id]
+    assert table_to_documents(table) == DOCS[:2]
 
 
 def test_token_rows_round_trip():

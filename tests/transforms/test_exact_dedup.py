@@ -15,14 +15,18 @@ def _doc(doc_id, text):
 def test_one_survivor_per_text_chosen_by_stable_hash_not_order():
     copies = [_doc(f"copy-{i}", "the same text") for i in range(5)]
     winner = min(copies, key=survivor_rank).id
-    expected = [(d.id, "kept" if d.id == winner else DROP_EXACT_DUP) for d in copies] + [
-        ("unique", "kept")
+    expected = [("unique", "kept")] + [
+        (d.id, "kept") if d.id == winner else (d.id, DROP_EXACT_DUP, winner) for d in copies
     ]
     for order in itertools.islice(itertools.permutations(copies), 0, 120, 37):
         with TestPipeline() as p:
             out = p | beam.Create([*order, _doc("unique", "other text")]) | ExactDedup()
             summary = out | beam.Map(
-                lambda x: (x.doc.id, x.reason) if isinstance(x, Rejected) else (x.id, "kept")
+                lambda x: (
+                    (x.doc.id, x.reason, x.duplicate_of)
+                    if isinstance(x, Rejected)
+                    else (x.id, "kept")
+                )
             )
             assert_that(summary, equal_to(expected))
 

@@ -241,7 +241,7 @@ class _Decide(CountingDoFn):
         if assignment.kept:
             yield self.keep(assignment.doc)
         else:
-            yield self.reject(assignment.doc, DROP_NEAR_DUP)
+            yield self.reject(assignment.doc, DROP_NEAR_DUP, duplicate_of=assignment.cluster_id)
 
 
 class NearDedup(beam.PTransform):

@@ -29,7 +29,11 @@ def run(docs, config, expected):
     with TestPipeline() as p:
         out = p | beam.Create(docs) | NearDedup(config)
         decided = out | beam.Map(
-            lambda x: (x.doc.id, x.stage, x.reason) if isinstance(x, Rejected) else (x.id, "kept")
+            lambda x: (
+                (x.doc.id, x.stage, x.reason, x.duplicate_of)
+                if isinstance(x, Rejected)
+                else (x.id, "kept")
+            )
         )
         assert_that(decided, equal_to(expected))
 
@@ -49,11 +53,11 @@ def test_clusters_keep_the_smallest_id_and_chains_join():
     ]
     expected = [
         ("a-a", "kept"),
-        ("m-b", "near_dedup", "near_dup"),
-        ("z-c", "near_dedup", "near_dup"),
+        ("m-b", "near_dedup", "near_dup", "a-a"),
+        ("z-c", "near_dedup", "near_dup", "a-a"),
         ("d", "kept"),
         ("e1", "kept"),
-        ("e2", "near_dedup", "near_dup"),
+        ("e2", "near_dedup", "near_dup", "e1"),
     ]
     run(docs, NearDedupConfig(), expected)
     run(docs, NearDedupConfig(verify=False), expected)
@@ -70,9 +74,9 @@ def test_highest_quality_score_survives_then_smallest_id():
     config = NearDedupConfig(survivor_score="q")
     expected = [
         ("b", "kept"),
-        ("a", "near_dedup", "near_dup"),
-        ("c", "near_dedup", "near_dup"),
-        ("d", "near_dedup", "near_dup"),
+        ("a", "near_dedup", "near_dup", "b"),
+        ("c", "near_dedup", "near_dup", "b"),
+        ("d", "near_dedup", "near_dup", "b"),
     ]
     run(docs, config, expected)
     nan = doc("n", base, q=float("nan"))
