@@ -30,6 +30,20 @@ def _web_texts():
     return texts
 
 
+def _warc_pages():
+    """The HTML pages of the Common Crawl WARC fixtures as the reader extracts them: mostly
+    Chinese shop pages full of phone numbers."""
+    from transforms.readers.files import InputFile
+    from transforms.readers.warc import read_warc
+
+    texts = []
+    for path in sorted((FIXTURES / "commoncrawl").glob("CC-MAIN-*.warc.gz")):
+        with open(path, "rb") as handle:
+            records = read_warc(InputFile("web", str(path), path.name, 0), handle)
+            texts += [r.text for r in records if isinstance(r, Document)]
+    return texts
+
+
 @pytest.fixture(scope="module")
 def analyzer():
     return build_analyzer()
@@ -41,7 +55,7 @@ def _key(results):
 
 @pytest.mark.parametrize("min_score", [0.0, 0.4])
 def test_regions_give_the_same_results_as_the_whole_text(analyzer, min_score):
-    texts = [r["full_text"] for r in _synth()] + _web_texts()
+    texts = [r["full_text"] for r in _synth()] + _web_texts() + _warc_pages()
     texts.append((FIXTURES / "text" / "wikipedia-taylorswift.txt").read_text())
     # Context words lines away, PII at the very start and end, CRLF, numbers everywhere.
     texts += [
@@ -213,6 +227,22 @@ def test_no_phone_candidate_can_hold_a_newline():
     assert not phonenumbermatcher._PATTERN.search("\n")
     for regex in (recognizers.PHONE_REGEX, recognizers.CARD_REGEX, recognizers.PHONE_LINE_REGEX):
         assert "\\s" not in regex
+
+
+def test_phone_windows_end_only_at_characters_no_candidate_contains():
+    """Every character `_phone_window` may stop at (ASCII letters outside extension labels,
+    the newline) is outside libphonenumber's candidates in every context tried: between
+    digits, after a space, inside an extension label, inside brackets."""
+    from phonenumbers import phonenumbermatcher
+
+    from transforms.pii.screen import _PHONE_SAFE
+
+    pattern = phonenumbermatcher._PATTERN
+    assert not _PHONE_SAFE.intersection("0123456789 -.()+xXeEtTnNsSiIoOaA")
+    for c in _PHONE_SAFE:
+        for text in (f"1{c}1", f"12 {c}34", f"12 e{c}t 34", f"({c}12) 345", f"1 x{c}2"):
+            for m in pattern.finditer(text):
+                assert c not in m.group(), (c, text)
 
 
 def test_windows_libphonenumber_would_reject_are_skipped_only_when_it_finds_nothing(analyzer):
