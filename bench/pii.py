@@ -25,6 +25,7 @@ import sys
 from pathlib import Path
 
 from bench.e2e import MB, _log, _row, _timed, environment
+from bench.quality import _read
 from pipelines.sample_corpus import SEED, web_pages
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,17 +74,8 @@ def real_web_corpus(pii_share: float = 0.1) -> list[str]:
 def common_crawl_pages() -> list[str]:
     """The HTML pages of the Common Crawl WARC fixtures, as the pipeline's reader extracts
     them: mostly Chinese company and shop pages, dense with phone numbers."""
-    from schemas.document import Document
-    from transforms.readers.files import InputFile
-    from transforms.readers.warc import read_warc
-
-    texts = []
-    for path in sorted((FIXTURES / "commoncrawl").glob("CC-MAIN-*.warc.gz")):
-        with open(path, "rb") as handle:
-            for record in read_warc(InputFile("web", str(path), path.name, 0), handle):
-                if isinstance(record, Document):
-                    texts.append(record.text)
-    return texts
+    paths = sorted((FIXTURES / "commoncrawl").glob("CC-MAIN-*.warc.gz"))
+    return [doc.text for path in paths for doc in _read(str(path), "web")]
 
 
 def demo_corpus(pages: int) -> list[str]:

@@ -29,7 +29,7 @@ DASK_RUNNER = "apache_beam.runners.dask.dask_runner.DaskRunner"
 
 
 def apply_dofn_to_bundle(
-    items, do_fn_invoker_args, do_fn_invoker_kwargs, tagged_receivers, side_views=(), *sides
+    items, do_fn_invoker_args, do_fn_invoker_kwargs, tagged_receivers, side_views, *sides
 ):
     """Run one DoFn over one Dask partition with private receivers; return all outputs.
 

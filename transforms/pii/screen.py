@@ -55,8 +55,10 @@ from __future__ import annotations
 import bisect
 import copy
 import functools
+import itertools
 import re
 import unicodedata
+from collections.abc import Iterator
 from types import SimpleNamespace
 
 from transforms.pii.engine import LANGUAGE, _lemma, is_context_keyword
@@ -175,24 +177,22 @@ def _matcher_patterns():
     return SimpleNamespace(**{n.strip("_").lower(): getattr(m, n) for n in names})
 
 
-def _inner_groups(candidate: str, patterns) -> list[str]:
+def _inner_groups(candidate: str, patterns) -> Iterator[str]:
     """The substrings PhoneNumberMatcher._extract_inner_match parses when the whole
-    candidate fails: for each inner-match pattern, the text before its first match and
-    each match's group, trimmed of unwanted end characters as it trims them."""
+    candidate fails, in its order: for each inner-match pattern, the text before its first
+    match and each match's group, trimmed of unwanted end characters as it trims them."""
 
     def trimmed(group: str) -> str:
         cut = patterns.unwanted_end_char_pattern.search(group)
         return group[: cut.start()] if cut else group
 
-    groups = []
     for pattern in patterns.inner_matches:
         m = pattern.search(candidate)
         if m:
-            groups.append(trimmed(candidate[: m.start()]))
+            yield trimmed(candidate[: m.start()])
         while m:
-            groups.append(trimmed(m.group(1)))
+            yield trimmed(m.group(1))
             m = pattern.search(candidate, m.start() + 1)
-    return groups
 
 
 def matcher_rejects_every_candidate(
@@ -234,14 +234,12 @@ def matcher_rejects_every_candidate(
                 or patterns.pub_pages.search(candidate)
                 or not _phone_possible(candidate, fewest, short)
             )
-            parsed = [] if whole_fails else [candidate]
-            parsed += (
-                g for g in _inner_groups(candidate, patterns) if _phone_possible(g, fewest, short)
-            )
-            if regions is None:
-                if parsed:
-                    return False
-            elif any(_valid_in_some_region(s, regions) for s in parsed):
+            # The strings the matcher would parse, lazily: the first that can hold a number
+            # (or, with `regions`, parses as valid) decides.
+            groups = _inner_groups(candidate, patterns)
+            groups = (g for g in groups if _phone_possible(g, fewest, short))
+            strings = groups if whole_fails else itertools.chain([candidate], groups)
+            if any(regions is None or _valid_in_some_region(s, regions) for s in strings):
                 return False
         m = candidates.search(window, end)
     return True

@@ -33,15 +33,10 @@ def _web_texts():
 def _warc_pages():
     """The HTML pages of the Common Crawl WARC fixtures as the reader extracts them: mostly
     Chinese shop pages full of phone numbers."""
-    from transforms.readers.files import InputFile
-    from transforms.readers.warc import read_warc
+    from transforms.readers import match_input_files, read_file
 
-    texts = []
-    for path in sorted((FIXTURES / "commoncrawl").glob("CC-MAIN-*.warc.gz")):
-        with open(path, "rb") as handle:
-            records = read_warc(InputFile("web", str(path), path.name, 0), handle)
-            texts += [r.text for r in records if isinstance(r, Document)]
-    return texts
+    files = match_input_files("web", str(FIXTURES / "commoncrawl" / "CC-MAIN-*.warc.gz"))
+    return [r.text for f in files for r in read_file(f) if isinstance(r, Document)]
 
 
 @pytest.fixture(scope="module")
