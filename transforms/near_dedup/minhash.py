@@ -54,19 +54,26 @@ def shingle_hash32(shingle: bytes) -> int:
 
 
 class _Powers:
-    """BASE**t and BASE**-t modulo 2**64 for t < n, grown on demand (per process)."""
+    """BASE**t and BASE**-t modulo 2**64 for t < n, grown on demand, shared by the threads
+    of a process. The two tables are one immutable snapshot, replaced whole when it grows:
+    a reader takes the snapshot once, so it never sees one table grown and not the other
+    (two threads growing at once only compute the same tables twice)."""
 
     def __init__(self):
-        self.up = self.down = np.ones(1, dtype=np.uint64)
+        one = np.ones(1, dtype=np.uint64)
+        self._tables = (one, one)
 
     def get(self, n: int) -> tuple[np.ndarray, np.ndarray]:
-        if len(self.up) < n:
-            size = max(n, 2 * len(self.up))
-            self.up = np.cumprod(np.full(size, _BASE, dtype=np.uint64), dtype=np.uint64)
-            self.up = np.concatenate([[np.uint64(1)], self.up[:-1]])
-            down = np.full(size, _BASE_INVERSE, dtype=np.uint64)
-            self.down = np.concatenate([[np.uint64(1)], np.cumprod(down, dtype=np.uint64)[:-1]])
-        return self.up[:n], self.down[:n]
+        up, down = self._tables
+        if len(up) < n:
+            size = max(n, 2 * len(up))
+            up = np.cumprod(np.full(size, _BASE, dtype=np.uint64), dtype=np.uint64)
+            up = np.concatenate([[np.uint64(1)], up[:-1]])
+            down = np.cumprod(np.full(size, _BASE_INVERSE, dtype=np.uint64), dtype=np.uint64)
+            down = np.concatenate([[np.uint64(1)], down[:-1]])
+            up.flags.writeable = down.flags.writeable = False
+            self._tables = (up, down)
+        return up[:n], down[:n]
 
 
 _POWERS = _Powers()

@@ -52,3 +52,35 @@ def test_batching_does_not_change_signatures():
     alone = np.stack([hasher.signatures([t])[0] for t in TEXTS * 50])
     np.testing.assert_array_equal(together, alone)
     assert hasher.signatures([]).shape == (0, 128)
+
+
+def test_threads_growing_the_shared_power_tables_get_the_single_threaded_hashes(monkeypatch):
+    """The BASE power tables are shared by every thread of a process and grow on demand;
+    a thread must never see one table grown and the other not (it raised IndexError)."""
+    import threading
+
+    from transforms.near_dedup import minhash
+
+    texts = [" ".join(f"w{i}x{j}" for j in range(50 * (i + 1))) for i in range(40)]
+    expected = [shingle_hashes([t], 5)[0] for t in texts]
+    monkeypatch.setattr(minhash, "_POWERS", minhash._Powers())  # start small: every call grows
+    errors, results = [], {}
+    start = threading.Barrier(8)
+
+    def work(worker):
+        start.wait()
+        try:
+            for round_ in range(6):
+                for i in range(worker % 4, len(texts), 2):
+                    results[(worker, round_, i)] = shingle_hashes([texts[i]], 5)[0]
+        except Exception as err:  # noqa: BLE001 - reported below
+            errors.append(err)
+
+    threads = [threading.Thread(target=work, args=(w,)) for w in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    for (_, _, i), hashes in results.items():
+        np.testing.assert_array_equal(hashes, expected[i])
