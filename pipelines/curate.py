@@ -37,7 +37,7 @@ from pipelines.sample_corpus import (
     write_sample_corpus,
 )
 from schemas import arrow
-from schemas.document import DeadLetter, Document, FileRead, Rejected
+from schemas.document import DeadLetter, Document, FileRead, Rejected, document_order
 from schemas.manifest import MANIFEST_VERSION, outcome_summary, shard_listing, to_json
 from tokenizer.pack import TAIL_PAD
 from tokenizer.train import TokenizerConfig, TrainTokenizer, load_tokenizer_json
@@ -217,7 +217,7 @@ def _write_documents(out: str, target_bytes: int) -> WriteSharded:
         "documents",
         "documents",
         "parquet",
-        key=lambda d: (d.id, d.source_file, d.text),
+        key=document_order,
         weight=lambda d: len(d.text) + 1,
         serialize=lambda docs: (arrow.table_to_parquet_bytes(arrow.documents_to_table(docs)), {}),
         target=target_bytes,
@@ -230,7 +230,7 @@ def _write_rejected(out: str, target_bytes: int) -> WriteSharded:
         "rejected",
         "rejected",
         "parquet",
-        key=lambda r: (r.doc.id, r.doc.source_file, r.stage, r.reason, r.doc.text),
+        key=lambda r: (r.doc.id, r.stage, r.reason, r.duplicate_of or "", *document_order(r.doc)),
         weight=lambda r: len(r.doc.text) + 1,
         serialize=lambda rs: (arrow.table_to_parquet_bytes(arrow.rejected_to_table(rs)), {}),
         target=target_bytes,
@@ -260,11 +260,23 @@ def _write_dead_letters(out: str) -> WriteSharded:
         "dead_letter",
         "dead_letter",
         "jsonl",
-        key=lambda d: (d.source_file, d.offset or 0, d.line or 0, d.error, d.source, d.snippet),
+        key=lambda d: (
+            d.source_file,
+            *_number(d.offset),
+            *_number(d.line),
+            d.error,
+            d.source,
+            d.snippet,
+        ),
         weight=lambda d: len(d.snippet) + len(d.error) + 1,
         serialize=to_jsonl,
         target=64 << 20,
     )
+
+
+def _number(value: int | None) -> tuple[bool, int]:
+    """An optional line or offset as a sort key: None before every number."""
+    return value is not None, value or 0
 
 
 def _tokenizer_facts(tokenizer_json: str, tokens: TokenizerConfig) -> dict:

@@ -29,7 +29,7 @@ from pipelines import dask_compat
 from pipelines.local_runner import runner_for
 from pipelines.options import DEFAULT_OUTPUT, CurateOptions, curate_config, load_options
 from schemas import arrow
-from schemas.document import DeadLetter, Document, Rejected
+from schemas.document import DeadLetter, Document, Rejected, document_order
 from schemas.manifest import shard_listing, to_json
 from transforms.common import split_by_type
 from transforms.near_dedup import STAGE, ClusterDocs, NearDedupConfig, WriteIndex
@@ -94,7 +94,7 @@ def build(
         "documents",
         "documents",
         "parquet",
-        key=lambda d: (d.id, d.source_file, d.text),
+        key=document_order,
         weight=lambda d: len(d.text) + 1,
         serialize=lambda ds: (arrow.table_to_parquet_bytes(arrow.documents_to_table(ds)), {}),
         target=TARGET_SHARD_BYTES,
@@ -104,7 +104,7 @@ def build(
         "clusters",
         "clusters",
         "parquet",
-        key=lambda a: (a.doc.id, a.doc.source_file, a.cluster_id),
+        key=lambda a: (a.doc.id, a.cluster_id, *document_order(a.doc)),
         weight=lambda a: len(a.doc.id) + len(a.cluster_id) + 2,
         serialize=lambda rows: (
             arrow.table_to_parquet_bytes(

@@ -69,6 +69,25 @@ class FileRead:
     records: int
 
 
+def document_order(doc: Document) -> tuple[str, ...]:
+    """A total order on documents by content alone: id, source, file, then every other
+    field. Two documents with equal keys are equal in every field, so sorting by it, or
+    taking its minimum, never depends on the order documents arrive in."""
+
+    def text(value: str | None) -> str:
+        return "" if value is None else "\x01" + value  # None sorts before ""
+
+    fields = (doc.url, doc.timestamp, doc.sub_source, doc.lang, doc.content_type)
+    scores = repr(sorted(doc.scores.items()))
+    return (doc.id, doc.source, doc.source_file, *map(text, fields), scores, doc.text)
+
+
+def document_digest(doc: Document) -> str:
+    """A 128-bit hex digest of `document_order(doc)`: a short tie-breaker on content."""
+    joined = "\x00".join(document_order(doc)).encode("utf-8", "surrogatepass")
+    return hashlib.blake2b(joined, digest_size=16).hexdigest()
+
+
 def stable_hash64(value: str) -> int:
     """A 64-bit hash of `value` that is the same in every process, run and machine.
 

@@ -230,21 +230,26 @@ class CellPlan:
 def _budgets(
     available: dict, config: BalanceConfig, total: float
 ) -> tuple[dict[tuple, float], set]:
-    """Water-filling: cell -> token budget, and the cells held at their epoch cap."""
+    """Water-filling: cell -> token budget, and the cells held at their epoch cap.
+
+    Cells are visited in a fixed order (lists, not sets): float sums depend on the order
+    of their terms, and a set's order changes with PYTHONHASHSEED."""
     budgets: dict[tuple, float] = {}
     capped: set = set()
-    free = {cell for cell in available if config.target_share(cell) > 0}
-    for cell in set(available) - free:
-        budgets[cell] = 0.0
+    cells = sorted(available, key=_cell_order)
+    free = [cell for cell in cells if config.target_share(cell) > 0]
+    for cell in cells:
+        if cell not in free:
+            budgets[cell] = 0.0
     remaining = float(total)
     while free:
         shares = sum(config.target_share(c) for c in free)
-        over = {
+        over = [
             c
             for c in free
             if remaining * config.target_share(c) / shares
             > config.epoch_cap(c[0]) * available[c] * (1 + 1e-12)
-        }
+        ]
         if not over:
             for c in free:
                 budgets[c] = remaining * config.target_share(c) / shares
@@ -252,8 +257,8 @@ def _budgets(
         for c in over:
             budgets[c] = config.epoch_cap(c[0]) * available[c]
             remaining -= budgets[c]
-        capped |= over
-        free -= over
+        capped.update(over)
+        free = [c for c in free if c not in over]
     return budgets, capped
 
 

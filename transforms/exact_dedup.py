@@ -1,7 +1,8 @@
 """Exact deduplication: one survivor per identical normalized text.
 
-The survivor is the document with the smallest stable hash of its id (ties: smallest id),
-so the choice never depends on the order documents arrive in.
+The survivor is the document with the smallest stable hash of its id, ties broken on
+content (id, source, file, then every other field: copies of one page in two crawls
+often share an id), so the choice never depends on the order documents arrive in.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import hashlib
 
 import apache_beam as beam
 
-from schemas.document import Document, stable_hash64
+from schemas.document import Document, document_order, stable_hash64
 from transforms.common import CountingDoFn
 
 STAGE = "exact_dedup"
@@ -22,9 +23,9 @@ def text_key(text: str) -> bytes:
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
-def survivor_rank(doc: Document) -> tuple[int, str]:
+def survivor_rank(doc: Document) -> tuple:
     """Smaller rank wins; a stable hash spreads survivors fairly across sources."""
-    return stable_hash64(doc.id), doc.id
+    return stable_hash64(doc.id), *document_order(doc)
 
 
 class _KeepOnePerText(CountingDoFn):

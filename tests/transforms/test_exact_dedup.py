@@ -36,3 +36,20 @@ def test_same_id_and_text_twice_keeps_exactly_one():
         out = p | beam.Create([_doc("x", "t"), _doc("x", "t")]) | ExactDedup()
         kinds = out | beam.Map(lambda x: type(x).__name__)
         assert_that(kinds, equal_to(["Document", "Rejected"]))
+
+
+def test_copies_with_one_id_in_two_files_keep_the_same_one_in_every_order():
+    """CCNet and C4 copies of one page share its id: the tie is broken on content (file,
+    then every other field), never on which copy arrives first."""
+    copies = [
+        Document(id="page", text="same", source="c4", source_file="c4/b.json", url="u"),
+        Document(id="page", text="same", source="ccnet", source_file="ccnet/a.json", url="u"),
+        Document(id="page", text="same", source="c4", source_file="c4/b.json", url="v"),
+    ]
+    for order in itertools.permutations(copies):
+        with TestPipeline() as p:
+            out = p | beam.Create(list(order)) | ExactDedup()
+            kept = out | beam.Filter(lambda x: isinstance(x, Document))
+            assert_that(
+                kept | beam.Map(lambda d: (d.source_file, d.url)), equal_to([("c4/b.json", "u")])
+            )

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import apache_beam as beam
 
-from schemas.document import Document
+from schemas.document import Document, document_digest
 from transforms.common import CountingDoFn
 from transforms.near_dedup.components import (
     large_star,
@@ -51,13 +51,15 @@ class Assignment:
 
 def survivor_rank(doc: Document, score_key: str | None) -> tuple:
     """Smaller wins: a document with a `score_key` score beats one without, a higher score
-    a lower one, then the smaller id, then the smaller source file. Earlier runs' documents
-    (class -1) beat all of these."""
+    a lower one, then the smaller id, then the smaller source file, source and content
+    digest (copies of a page in two crawls share an id: arrival order must not pick).
+    Earlier runs' documents (class -1) beat all of these."""
+    tie_break = (doc.id, doc.source_file, doc.source, document_digest(doc))
     if score_key is not None:
         value = doc.scores.get(score_key)
         if not rank_nan(value):
-            return (0, 0.0 - float(value), doc.id, doc.source_file)
-    return (1, 0.0, doc.id, doc.source_file)
+            return (0, 0.0 - float(value), *tie_break)
+    return (1, 0.0, *tie_break)
 
 
 class _Signatures(beam.DoFn):
@@ -226,7 +228,7 @@ class WriteIndex(beam.PTransform):
                 name,
                 "index",
                 "parquet",
-                key=lambda a: (a.doc.id, a.doc.source_file),
+                key=lambda a: (a.doc.id, a.doc.source_file, document_digest(a.doc)),
                 weight=lambda a: len(a.signature) + 8 * len(a.band_hashes) + len(a.doc.id) + 1,
                 serialize=serialize,
                 target=INDEX_TARGET_BYTES,
