@@ -27,6 +27,7 @@ from transforms.readers import jsonl, listings, parquet, warc
 from transforms.readers.config import DEFAULT_CONFIG, ReaderConfig
 from transforms.readers.files import InputFile, relative_to_root
 from transforms.readers.reasons import READ_STAGE
+from transforms.readers.records import encoding_error, writable, writable_letter
 
 __all__ = [
     "READERS",
@@ -64,7 +65,22 @@ def reader_for(path: str) -> RecordReader | None:
 def read_file(
     file: InputFile, config: ReaderConfig = DEFAULT_CONFIG
 ) -> Iterator[Document | Rejected | DeadLetter]:
-    """All records of one file. Never raises: anything unexpected becomes a DeadLetter."""
+    """All records of one file. Never raises: anything unexpected becomes a DeadLetter, and
+    everything handed out can be encoded as UTF-8 (`records.py`)."""
+    for record in _read_file(file, config):
+        if isinstance(record, DeadLetter):
+            yield writable_letter(record)
+        elif error := encoding_error(record):
+            # Readers check their records where they know the line; this is the backstop.
+            doc = record.doc if isinstance(record, Rejected) else record
+            yield DeadLetter(
+                file.source, file.path, f"{error} (record {writable(doc.id)!r})", None, None
+            )
+        else:
+            yield record
+
+
+def _read_file(file: InputFile, config: ReaderConfig) -> Iterator[Document | Rejected | DeadLetter]:
     reader = reader_for(file.path)
     if reader is None:
         yield DeadLetter(file.source, file.path, "unsupported file type (no reader for its suffix)")
@@ -72,7 +88,12 @@ def read_file(
     if file.size == 0:
         yield DeadLetter(file.source, file.path, "empty file", offset=0)
         return
+    if writable(file.path) != file.path:
+        # Every record would carry the path, and no output can hold it.
+        yield DeadLetter(file.source, file.path, "the file's path is not valid UTF-8", offset=0)
+        return
     records = 0
+    handle = None
     try:
         with FileSystems.open(file.path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
             for record in reader(file, handle, config=config):
@@ -80,13 +101,27 @@ def read_file(
                 yield record
     except Exception as err:  # noqa: BLE001 - one bad file must not kill the job
         yield DeadLetter(
-            file.source, file.path, f"read failed after {records} records: {err!r}", records + 1
+            file.source,
+            file.path,
+            f"read failed after {records} records: {err!r}; {_unread(handle, file.size)}",
+            records + 1,
         )
         return
     # A WARC may rightly hold no page (only warcinfo, request or metadata records, which
     # are counted in Beam metrics); any other non-empty file without a record is suspect.
     if records == 0 and reader not in (warc.read_warc, warc.read_wet):
         yield DeadLetter(file.source, file.path, "file holds no records", offset=0)
+
+
+def _unread(handle, size: int) -> str:
+    """How many raw bytes of the file a failed read left behind, as far as is known."""
+    try:
+        position = handle.tell()
+    except Exception:  # noqa: BLE001 - closed, unopened or unseekable
+        position = None
+    if position is None or size < 0:
+        return "how much of the file was left unread is unknown"
+    return f"{max(size - position, 0)} of its {size} raw bytes left unread"
 
 
 def match_input_files(
@@ -148,7 +183,7 @@ class _ReadFiles(beam.DoFn):
             self.dead.inc()
             yield item
             if self.with_counts:
-                yield FileRead(item.source, item.source_file, 1)
+                yield FileRead(item.source, writable(item.source_file), 1)
             return
         self.files.inc()
         LOCAL_PROGRESS.add(files=1)
@@ -171,7 +206,7 @@ class _ReadFiles(beam.DoFn):
             yield record
         LOCAL_PROGRESS.add(records=produced - reported, text_bytes=text_bytes)
         if self.with_counts:
-            yield FileRead(item.source, item.path, produced)
+            yield FileRead(item.source, writable(item.path), produced)
 
     def _drop_counter(self, reason: str):
         if reason not in self._dropped:

@@ -1,9 +1,17 @@
-"""Streaming decompression that reports damage instead of hiding it.
+"""Streaming decompression that reports damage instead of hiding it, in bounded memory.
 
 Python's gzip module and zstandard's stream reader either raise late or end quietly on a
 truncated stream. Here every codec is a generator of decompressed chunks that raises
-`CorruptInput` with the decompressed offset where the damage was found, so readers can
-dead-letter it and keep what came before.
+`CorruptInput` with the decompressed offset where the damage was found (and how many
+compressed bytes had been taken before it), so readers can dead-letter it and keep what
+came before.
+
+No chunk is longer than `max_chunk` bytes, and no more than that is decompressed ahead of
+what the caller has taken, whatever the compression ratio: a gzip bomb of 2 GiB of
+repeated bytes costs no more memory than a normal file. zlib is asked for at most
+`max_chunk` bytes per call (keeping the input it did not take); zstandard's decompressobj
+has no such limit, so its input is cut at block boundaries (`_zstd_pieces`), a few blocks
+per call, each of which decodes to at most 128 KiB (RFC 8878, Block_Maximum_Size).
 """
 
 from __future__ import annotations
@@ -17,14 +25,22 @@ CHUNK_BYTES = 1 << 20
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+# Skippable zstd frames (pzstd writes one first) start with 0x184D2A50..0x184D2A5F (LE).
+_ZSTD_SKIPPABLE_MAGIC = b"\x2a\x4d\x18"
+_ZSTD_BLOCK_MAX = 128 << 10  # decoded size of a zstd block, at most (RFC 8878)
+# Compressed bytes given to zlib per call: small enough that a damage report's compressed
+# offset is close to the damage.
+_GZIP_FEED_BYTES = 64 << 10
 
 
 class CorruptInput(Exception):
-    """Input bytes that cannot be decoded; `offset` is in the decompressed stream."""
+    """Input bytes that cannot be decoded; `offset` is in the decompressed stream and
+    `raw_offset`, when known, is how many compressed bytes were taken before the damage."""
 
-    def __init__(self, message: str, offset: int):
+    def __init__(self, message: str, offset: int, raw_offset: int | None = None):
         super().__init__(message)
         self.offset = offset
+        self.raw_offset = raw_offset
 
 
 def compression_of(path: str) -> str | None:
@@ -37,50 +53,203 @@ def compression_of(path: str) -> str | None:
     return None
 
 
-def read_chunks(raw: Iterable[bytes], compression: str | None) -> Iterator[bytes]:
-    """Decompressed chunks of a raw byte stream; raises CorruptInput on damage."""
+def read_chunks(
+    raw: Iterable[bytes], compression: str | None, max_chunk: int = CHUNK_BYTES
+) -> Iterator[bytes]:
+    """Decompressed chunks (each at most `max_chunk` bytes when compressed) of a raw byte
+    stream; raises CorruptInput on damage."""
     if compression is None:
         yield from raw
     elif compression == "gzip":
-        yield from _inflate(raw, GZIP_MAGIC, "gzip", lambda: zlib.decompressobj(wbits=31))
+        yield from _gunzip(raw, max_chunk)
     elif compression == "zstd":
-        yield from _inflate(
-            raw, ZSTD_MAGIC, "zstd", lambda: zstandard.ZstdDecompressor().decompressobj()
-        )
+        yield from _unzstd(raw, max_chunk)
     else:
         raise ValueError(f"unknown compression {compression!r}")
 
 
-def _inflate(raw: Iterable[bytes], magic: bytes, name: str, new_decoder) -> Iterator[bytes]:
-    """Decode concatenated members/frames with a fresh decoder per member."""
-    produced = 0
+def _between_members(data: bytes, magic: bytes, name: str, produced: int, taken: int):
+    """Raise CorruptInput unless `data` (what follows a member/frame) starts one."""
+    if not data.startswith(magic):
+        where = "not a" if produced == 0 else "garbage after the end of a"
+        raise CorruptInput(f"{where} {name} stream ({data[:4]!r})", produced, taken)
+
+
+def _gunzip(raw: Iterable[bytes], max_chunk: int) -> Iterator[bytes]:
+    """Concatenated gzip members, a fresh decoder per member, at most `max_chunk` out per call."""
+    produced = taken = 0  # decompressed bytes out, compressed bytes consumed
     decoder = None
     pending = b""  # bytes between members, held until the next magic number can be checked
     for chunk in raw:
         if pending:
             chunk, pending = pending + chunk, b""
-        while chunk:
+        at = 0
+        while at < len(chunk):
             if decoder is None:
-                if len(chunk) < len(magic) and magic.startswith(chunk):
-                    pending = chunk
+                if len(chunk) - at < len(GZIP_MAGIC) and GZIP_MAGIC.startswith(chunk[at:]):
+                    pending = chunk[at:]
                     break
-                if not chunk.startswith(magic):
-                    where = "not a" if produced == 0 else "garbage after the end of a"
-                    raise CorruptInput(f"{where} {name} stream ({chunk[:4]!r})", produced)
-                decoder = new_decoder()
-            try:
-                out = decoder.decompress(chunk)
-            except (zlib.error, zstandard.ZstdError) as err:
-                raise CorruptInput(f"{name} data is corrupt: {err}", produced) from err
-            if out:
-                produced += len(out)
-                yield out
-            if decoder.eof:
-                chunk, decoder = decoder.unused_data, None
-            else:
-                chunk = b""
+                _between_members(chunk[at : at + 4], GZIP_MAGIC, "gzip", produced, taken)
+                decoder = zlib.decompressobj(wbits=31)
+            data = chunk[at : at + _GZIP_FEED_BYTES]
+            at += len(data)
+            while True:
+                try:
+                    out = decoder.decompress(data, max_chunk)
+                except zlib.error as err:
+                    raise CorruptInput(f"gzip data is corrupt: {err}", produced, taken) from err
+                if out:
+                    produced += len(out)
+                    yield out
+                if decoder.eof:
+                    # What zlib did not take belongs to the next member (or is garbage).
+                    left = len(decoder.unused_data)
+                    taken += len(data) - left
+                    at -= left
+                    decoder = None
+                    break
+                tail = decoder.unconsumed_tail
+                taken += len(data) - len(tail)
+                data = tail
+                # Output may be pending inside zlib even when all input was taken.
+                if not data and len(out) < max_chunk:
+                    break
     if decoder is not None or pending:
-        raise CorruptInput(f"{name} stream is truncated (no end-of-stream marker)", produced)
+        raise CorruptInput("gzip stream is truncated (no end-of-stream marker)", produced, taken)
+
+
+def _unzstd(raw: Iterable[bytes], max_chunk: int) -> Iterator[bytes]:
+    """Concatenated zstd frames (skippable ones skipped), at most `max_chunk` out per chunk."""
+    produced = 0
+    pieces = _zstd_pieces(raw, max(1, max_chunk // _ZSTD_BLOCK_MAX))
+    decoder = None
+    taken = 0
+    for kind, data, taken_before in pieces:
+        taken = taken_before
+        if kind == "frame":
+            decoder = zstandard.ZstdDecompressor().decompressobj()
+        elif kind == "garbage":
+            _between_members(data, ZSTD_MAGIC, "zstd", produced, taken)
+        elif kind == "truncated":
+            if decoder is not None and data:
+                produced += yield from _zstd_out(decoder, data, max_chunk, produced, taken)
+            raise CorruptInput(
+                "zstd stream is truncated (no end-of-stream marker)", produced, taken + len(data)
+            )
+        elif kind == "corrupt":
+            raise CorruptInput(f"zstd data is corrupt: {data.decode()}", produced, taken)
+        if kind in ("frame", "blocks", "end"):
+            produced += yield from _zstd_out(decoder, data, max_chunk, produced, taken)
+        if kind == "end":
+            if not decoder.eof:
+                raise CorruptInput("zstd data is corrupt: frame did not end", produced, taken)
+            decoder = None
+
+
+def _zstd_out(decoder, data: bytes, max_chunk: int, produced: int, taken: int):
+    """Feed `data` to `decoder`, yield its output in pieces of at most `max_chunk`; returns
+    the number of bytes yielded."""
+    try:
+        out = decoder.decompress(data)
+    except zstandard.ZstdError as err:
+        raise CorruptInput(f"zstd data is corrupt: {err}", produced, taken) from err
+    for at in range(0, len(out), max_chunk):
+        yield out[at : at + max_chunk]
+    return len(out)
+
+
+def _zstd_pieces(raw: Iterable[bytes], blocks_per_piece: int):
+    """Cut a zstd stream at frame and block boundaries: (kind, bytes, compressed offset).
+
+    kind is "frame" (a frame header), "blocks" (up to `blocks_per_piece` whole blocks),
+    "end" (the last blocks and the checksum of a frame), "garbage" (bytes where a frame
+    should start: the caller raises), "truncated" (the stream ends inside a frame: the
+    bytes left) or "corrupt" (a reserved value; the bytes are the message). Skippable
+    frames are passed over.
+    """
+    chunks = iter(raw)
+    buf = bytearray()
+    taken = 0  # compressed bytes handed out before buf[0]
+
+    def need(n: int) -> bool:
+        while len(buf) < n:
+            chunk = next(chunks, None)
+            if chunk is None:
+                return False
+            buf.extend(chunk)
+        return True
+
+    def take(n: int) -> bytes:
+        nonlocal taken
+        out = bytes(buf[:n])
+        del buf[:n]
+        taken += len(out)
+        return out
+
+    def rest():
+        """The stream ended inside a frame: what is left of it."""
+        before = taken
+        return "truncated", take(len(buf)), before
+
+    while need(1):
+        if not need(4):
+            if ZSTD_MAGIC.startswith(bytes(buf)):
+                yield rest()
+            else:
+                yield "garbage", bytes(buf), taken
+            return
+        if buf[1:4] == _ZSTD_SKIPPABLE_MAGIC and buf[0] & 0xF0 == 0x50:
+            if not need(8):
+                yield rest()
+                return
+            skip = 8 + int.from_bytes(buf[4:8], "little")
+            while skip:
+                if not need(1):
+                    yield rest()
+                    return
+                skip -= len(take(min(skip, len(buf))))
+            continue
+        if buf[:4] != ZSTD_MAGIC:
+            yield "garbage", bytes(buf[:4]), taken
+            return
+        if not need(5):
+            yield rest()
+            return
+        descriptor = buf[4]
+        if descriptor & 0x08:
+            yield "corrupt", b"reserved bit set in the frame header", taken
+            return
+        single_segment = descriptor >> 5 & 1
+        size_bytes = (single_segment, 2, 4, 8)[descriptor >> 6]
+        header = 5 + (1 - single_segment) + (0, 1, 2, 4)[descriptor & 3] + size_bytes
+        checksum = 4 if descriptor & 0x04 else 0
+        if not need(header):
+            yield rest()
+            return
+        yield "frame", take(header), taken - header
+        last = False
+        while not last:
+            start = taken
+            length = 0  # bytes of buf[0:length] that are whole blocks
+            for _ in range(blocks_per_piece):
+                if not need(length + 3):
+                    yield rest()
+                    return
+                block = int.from_bytes(buf[length : length + 3], "little")
+                kind, size = block >> 1 & 3, block >> 3
+                if kind == 3:
+                    yield "corrupt", b"reserved block type", taken
+                    return
+                length += 3 + (1 if kind == 1 else size)
+                last = bool(block & 1)
+                if last:
+                    length += checksum
+                if not need(length):
+                    yield rest()
+                    return
+                if last:
+                    break
+            yield ("end" if last else "blocks"), take(length), start
 
 
 def iter_file_chunks(handle, chunk_bytes: int = CHUNK_BYTES) -> Iterator[bytes]:

@@ -5,9 +5,16 @@ stores it (`id`, `source`, `metadata.url`, `metadata.date_download`, `metadata.l
 and the Pile (`text` as a string or lm_dataformat's list of paragraphs,
 `meta.pile_set_name`). A line without `text` in The Stack's code layout (`content` plus a
 repository path or language, see `code.py`) is read as source code and may be Rejected by
-the code checks. Every other line becomes a Document or a DeadLetter; a damaged stream
-dead-letters the rest of the file from the line where the damage starts, after the lines
-before it were read.
+the code checks.
+
+One bad line costs only itself: a line that cannot be parsed or mapped (malformed or
+too deeply nested JSON, invalid UTF-8, a lone surrogate escape, any error) becomes a
+DeadLetter with its line number, offset and a snippet, and reading goes on. A line longer
+than `max_record_bytes` is never buffered: it is skipped to the next newline and becomes
+`Rejected(doc, "read", "too_large")` with the derived id `file.record_id(line)` and empty
+text. Only a stream that cannot be read on (damaged compression, an I/O error) ends the
+file, after the lines before it were read: its DeadLetter starts at the first line not
+read and says how many bytes were left unread.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from collections.abc import Iterator
 from typing import BinaryIO
 
 from schemas.document import DeadLetter, Document, Rejected
+from transforms.readers import reasons
 from transforms.readers.code import code_document, is_code_record
 from transforms.readers.compression import (
     CorruptInput,
@@ -26,40 +34,87 @@ from transforms.readers.compression import (
 )
 from transforms.readers.config import DEFAULT_CONFIG, ReaderConfig
 from transforms.readers.files import InputFile
+from transforms.readers.records import encoding_error, unread_note
 
 SUFFIXES = tuple(
     base + comp for base in (".jsonl", ".json", ".ndjson") for comp in ("", ".gz", ".zst", ".zstd")
 )
 
-# A line longer than this is treated as damage rather than buffered without bound.
-MAX_LINE_BYTES = 256 << 20
 SNIPPET_CHARS = 200
 
 
 def read_jsonl(
     file: InputFile, handle: BinaryIO, *, config: ReaderConfig = DEFAULT_CONFIG
 ) -> Iterator[Document | Rejected | DeadLetter]:
-    """Documents (and dead letters, rejected code) of one JSON lines file, from its raw handle."""
+    """Documents (and dead letters, rejected records) of one JSON lines file, from its raw
+    handle. Holds at most one line of up to `config.max_record_bytes` plus one chunk."""
+    limit = config.max_record_bytes
+    compression = compression_of(file.path)
+    raw_taken = 0
+
+    def raw_chunks():
+        nonlocal raw_taken
+        for chunk in iter_file_chunks(handle):
+            raw_taken += len(chunk)
+            yield chunk
+
+    chunks = read_chunks(raw_chunks(), compression)
     line_no = 0
-    offset = 0  # decompressed offset of the first byte of `pending`
-    pending = b""
-    try:
-        for chunk in read_chunks(iter_file_chunks(handle), compression_of(file.path)):
-            pending += chunk
-            lines = pending.split(b"\n")
-            pending = lines.pop()
-            if len(pending) > MAX_LINE_BYTES:
-                raise CorruptInput(f"line longer than {MAX_LINE_BYTES} bytes", offset)
-            for line in lines:
-                line_no += 1
-                if record := parse_line(line, file, line_no, offset, config):
-                    yield record
-                offset += len(line) + 1
-    except CorruptInput as err:
-        yield DeadLetter(file.source, file.path, str(err), line_no + 1, offset, _snippet(pending))
-        return
-    if pending and (record := parse_line(pending, file, line_no + 1, offset, config)):
-        yield record
+    offset = 0  # decompressed offset of the current line's first byte
+    pieces: list[bytes] = []  # the current line so far; dropped once it is too long
+    length = 0  # bytes of the current line so far
+    head = b""  # the first bytes of a line too long to keep, for a snippet
+    while True:
+        try:
+            chunk = next(chunks, None)
+        except Exception as err:  # noqa: BLE001 - damage or I/O: the stream cannot go on
+            taken = err.raw_offset if isinstance(err, CorruptInput) else raw_taken
+            if taken is None:
+                taken = raw_taken
+            note = unread_note(offset + length, taken, file.size, compression is not None)
+            what = str(err) if isinstance(err, CorruptInput) else f"read failed: {err!r}"
+            snippet = _snippet(b"".join(pieces)[: SNIPPET_CHARS * 4] if pieces else head)
+            yield DeadLetter(
+                file.source, file.path, f"{what}; {note}", line_no + 1, offset, snippet
+            )
+            return
+        if chunk is None:
+            break
+        start = 0
+        while True:
+            newline = chunk.find(b"\n", start)
+            end = len(chunk) if newline < 0 else newline
+            if length + end - start > limit:
+                if length <= limit:  # just became too long: stop keeping it
+                    head = (b"".join(pieces) + chunk[start : start + SNIPPET_CHARS * 4])[
+                        : SNIPPET_CHARS * 4
+                    ]
+                    pieces = []
+            elif end > start:
+                pieces.append(chunk[start:end])
+            length += end - start
+            if newline < 0:
+                break
+            line_no += 1
+            if record := _line_record(pieces, length, file, line_no, offset, config):
+                yield record
+            offset += length + 1
+            pieces, length, head = [], 0, b""
+            start = newline + 1
+    if length:
+        if record := _line_record(pieces, length, file, line_no + 1, offset, config):
+            yield record
+
+
+def _line_record(pieces, length, file, line_no, offset, config):
+    """The record of one complete line held as `pieces` (empty when it was too long)."""
+    if length > config.max_record_bytes:
+        doc = Document(
+            id=file.record_id(line_no), text="", source=file.source, source_file=file.path
+        )
+        return Rejected(doc, reasons.READ_STAGE, reasons.TOO_LARGE)
+    line = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+    return parse_line(line, file, line_no, offset, config)
 
 
 def parse_line(
@@ -76,22 +131,37 @@ def parse_line(
     if not line.strip():
         return None
     try:
+        result = _parse(line, file, line_no, config)
+    except Exception as err:  # noqa: BLE001 - e.g. RecursionError: one line, not the file
+        return dead(f"record could not be read: {err!r}")
+    if isinstance(result, str):
+        return dead(result)
+    if error := encoding_error(result):
+        return dead(error)
+    return result
+
+
+def _parse(
+    line: bytes, file: InputFile, line_no: int, config: ReaderConfig
+) -> Document | Rejected | str:
+    """A non-blank line -> Document, Rejected code, or what is wrong with it (a str)."""
+    try:
         record = json.loads(line)
     except UnicodeDecodeError as err:
-        return dead(f"invalid UTF-8 at byte {err.start} of the line: {err.reason}")
+        return f"invalid UTF-8 at byte {err.start} of the line: {err.reason}"
     except ValueError as err:
-        return dead(f"malformed JSON: {err}")
+        return f"malformed JSON: {err}"
     if not isinstance(record, dict):
-        return dead(f"a JSON {type(record).__name__}, not an object")
+        return f"a JSON {type(record).__name__}, not an object"
     text = record.get("text")
     if text is None and is_code_record(record):
         return code_document(record, file, line_no, config)
     if text is None:
-        return dead(f"no 'text' field (fields: {', '.join(sorted(record)[:10])})")
+        return f"no 'text' field (fields: {', '.join(sorted(record)[:10])})"
     if isinstance(text, list) and all(isinstance(part, str) for part in text):
         text = "\n\n".join(text)  # lm_dataformat stores paragraphs as a list and joins them so
     if not isinstance(text, str):
-        return dead(f"'text' is a {type(text).__name__}, not a string")
+        return f"'text' is a {type(text).__name__}, not a string"
     return record_to_document(record, text, file, line_no)
 
 

@@ -139,3 +139,65 @@ def test_truncated_and_unrecoverable_streams_end_with_a_final_damage():
     assert b"".join(MEMBERS).startswith(out) and len(out) > sum(map(len, MEMBERS[:5]))
     out, (damage,) = _members(b"no gzip here at all")
     assert (out, damage.resumed, damage.error.offset) == (b"", False, 0)
+
+
+# --- bounded output: a bomb costs no more memory than a normal file -----------------------
+
+
+def _zstd_stream(data: bytes, pieces: int = 1, **kwargs) -> bytes:
+    """`data` written `pieces` times through zstandard's streaming compressor."""
+    out = io.BytesIO()
+    with zstandard.ZstdCompressor(**kwargs).stream_writer(out, closefd=False) as writer:
+        for _ in range(pieces):
+            writer.write(data)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    "compression, bomb",
+    [
+        ("gzip", lambda: gzip.compress(bytes(64 << 20), 9)),
+        ("zstd", lambda: _zstd_stream(bytes(1 << 20), 64, write_checksum=True)),
+    ],
+)
+@pytest.mark.parametrize("max_chunk", [4096, 1 << 20])
+def test_the_inflater_never_returns_more_than_its_cap_per_call(compression, bomb, max_chunk):
+    blob = bomb()
+    assert len(blob) < (1 << 20)  # 64 MiB of zeros in well under a MiB
+    total = 0
+    for out in read_chunks(_chunks(blob, 1 << 20), compression, max_chunk):
+        assert 0 < len(out) <= max_chunk
+        total += len(out)
+    assert total == 64 << 20
+
+
+def test_zstd_frames_with_checksums_sizes_and_skippable_frames_are_read():
+    skippable = (0x184D2A53).to_bytes(4, "little") + (5).to_bytes(4, "little") + b"hello"
+    framed = zstandard.ZstdCompressor(write_checksum=True, write_content_size=True).compress
+    blob = skippable + framed(DATA) + _zstd_stream(DATA) + skippable
+    for chunk in (1, 7, 1 << 20):
+        assert b"".join(read_chunks(_chunks(blob, chunk), "zstd")) == DATA + DATA
+
+
+@pytest.mark.parametrize("cut", [2, 5, 8, 100, -1])
+def test_zstd_cut_anywhere_is_truncated_with_the_compressed_offset(cut):
+    blob = _zstd_stream(DATA, write_checksum=True)
+    cut = cut % len(blob)
+    produced = bytearray()
+    with pytest.raises(CorruptInput, match="truncated") as err:
+        for out in read_chunks(_chunks(blob[:cut], 1000), "zstd"):
+            produced += out
+    assert err.value.offset == len(produced) and DATA.startswith(bytes(produced))
+    assert err.value.raw_offset == cut
+
+
+def test_corrupt_gzip_names_the_compressed_bytes_taken_before_the_damage():
+    good = gzip.compress(DATA, mtime=0)
+    blob = bytearray(good + gzip.compress(DATA, mtime=0))
+    blob[len(good) + 40] ^= 0xFF
+    produced = bytearray()
+    with pytest.raises(CorruptInput) as err:
+        for out in read_chunks(_chunks(bytes(blob), 1 << 20), "gzip"):
+            produced += out
+    assert err.value.offset == len(produced) and len(produced) >= len(DATA)
+    assert len(good) <= err.value.raw_offset <= len(good) + 40

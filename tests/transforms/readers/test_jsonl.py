@@ -1,16 +1,19 @@
 """The JSON lines reader on real fixtures and on every kind of bad input."""
 
 import gzip
+import io
+import json
 import os
+import re
 
 import apache_beam as beam
 import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from schemas.document import DeadLetter, Document
+from schemas.document import DeadLetter, Document, Rejected
 from tests.conftest import jsonl_bytes, write_input
-from transforms.readers import ReadInputs, read_file
+from transforms.readers import ReaderConfig, ReadInputs, jsonl, read_file, reasons
 from transforms.readers.files import InputFile, glob_root, relative_to_root
 
 
@@ -274,3 +277,158 @@ def test_read_inputs_transform(tmp_path):
 
 def _read_errors(path):
     return [r.error for r in _read(str(path)) if isinstance(r, DeadLetter)]
+
+
+# --- one bad line costs only itself; memory stays bounded -------------------------------
+
+GOOD_AFTER = [{"text": f"good line {i}"} for i in range(4)]
+
+
+def _records(path, config=None):
+    file = InputFile("test", path, os.path.basename(path), os.path.getsize(path))
+    return list(read_file(file, config or ReaderConfig()))
+
+
+@pytest.mark.parametrize(
+    "field, line",
+    [
+        ("text", b'{"text": "bad \\ud800 text"}'),
+        ("id", b'{"id": "x\\udfff", "text": "fine"}'),
+        ("url", b'{"text": "fine", "url": "http://a/\\ud800"}'),
+        ("timestamp", b'{"text": "fine", "metadata": {"date_download": "\\udc00"}}'),
+        ("sub_source", b'{"text": "fine", "meta": {"pile_set_name": "\\ud834"}}'),
+        ("lang", b'{"text": "fine", "lang": "e\\ud800n"}'),
+    ],
+)
+def test_a_lone_surrogate_in_any_field_is_a_dead_letter_at_its_line(tmp_path, field, line):
+    first = b'{"text": "first"}\n'
+    path = write_input(tmp_path / "a.jsonl.gz", first + jsonl_bytes([line, *GOOD_AFTER]))
+    docs, dead = _split(_read(path))
+    assert [d.text for d in docs] == ["first"] + [r["text"] for r in GOOD_AFTER]
+    (letter,) = dead
+    assert (letter.source_file, letter.line, letter.offset) == (path, 2, len(first))
+    assert f"'{field}' cannot be encoded as UTF-8" in letter.error and "U+D" in letter.error
+    assert letter.snippet == line.decode()
+    for doc in docs:  # every document that is read can be written
+        doc.id.encode("utf-8"), doc.text.encode("utf-8")
+
+
+def test_escaped_surrogate_pairs_are_characters_not_errors(tmp_path):
+    path = write_input(
+        tmp_path / "a.jsonl", b'{"id": "\\ud83d\\ude00", "text": "\\ud83d\\ude0d"}\n'
+    )
+    (doc,), dead = _split(_read(path))
+    assert dead == [] and (doc.id, doc.text) == ("\U0001f600", "\U0001f60d")
+
+
+def test_a_lone_surrogate_in_a_code_record_is_a_dead_letter(tmp_path):
+    code = {"content": "x = '\ud800'\n", "path": "a.py", "licenses": ["mit"]}
+    line = json.dumps(code).encode()  # json.dumps escapes the surrogate as \ud800
+    path = write_input(tmp_path / "a.jsonl", jsonl_bytes([line, *GOOD_AFTER]))
+    records = _records(path)
+    assert [type(r).__name__ for r in records] == ["DeadLetter"] + ["Document"] * 4
+    assert records[0].line == 1 and "'text' cannot be encoded" in records[0].error
+
+
+def test_a_surrogate_in_a_field_name_does_not_reach_the_dead_letter(tmp_path):
+    path = write_input(tmp_path / "a.jsonl", b'{"\\ud800": 1}\n{"text": "ok"}\n')
+    docs, (letter,) = _split(_read(path))
+    assert [d.text for d in docs] == ["ok"] and "no 'text' field" in letter.error
+    letter.error.encode("utf-8")  # the field name is escaped, not copied raw
+    assert "\\ud800" in letter.error
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b"[" * 3000 + b"]" * 3000,
+        b"[" * 3000,
+        b'{"text": ' + b'{"a": ' * 3000 + b"1" + b"}" * 3001,
+    ],
+    ids=["balanced", "unbalanced", "objects"],
+)
+def test_deeply_nested_json_costs_one_line_and_the_lines_after_it_are_read(tmp_path, line):
+    path = write_input(tmp_path / "a.jsonl.zst", jsonl_bytes([line, *GOOD_AFTER]))
+    docs, dead = _split(_read(path))
+    assert [d.text for d in docs] == [r["text"] for r in GOOD_AFTER]
+    (letter,) = dead
+    assert (letter.line, letter.offset) == (1, 0)
+    assert "RecursionError" in letter.error or "malformed JSON" in letter.error
+
+
+def test_any_error_while_mapping_a_line_costs_only_that_line(tmp_path, monkeypatch):
+    real = jsonl.record_to_document
+
+    def flaky(record, text, file, line_no):
+        if text == "boom":
+            raise KeyError("a bug in the field mapping")
+        return real(record, text, file, line_no)
+
+    monkeypatch.setattr(jsonl, "record_to_document", flaky)
+    path = write_input(tmp_path / "a.jsonl", jsonl_bytes([{"text": "boom"}, *GOOD_AFTER]))
+    docs, (letter,) = _split(_read(path))
+    assert len(docs) == 4 and letter.line == 1 and "KeyError" in letter.error
+
+
+def _too_large(records):
+    return [r for r in records if isinstance(r, Rejected) and r.reason == reasons.TOO_LARGE]
+
+
+@pytest.mark.parametrize("name", ["big.jsonl", "big.jsonl.gz", "big.jsonl.zst"])
+def test_a_64_mib_line_is_rejected_too_large_without_stopping_the_file(tmp_path, name):
+    huge = b'{"text": "' + b"a" * (64 << 20) + b'"}'
+    path = write_input(tmp_path / name, jsonl_bytes([{"text": "before"}, huge, *GOOD_AFTER]))
+    records = _records(path, ReaderConfig(max_record_bytes=1 << 20))
+    (rejected,) = _too_large(records)
+    assert rejected.stage == "read"
+    assert (rejected.doc.id, rejected.doc.text) == (f"test:{name}:2", "")
+    assert (rejected.doc.source, rejected.doc.source_file) == ("test", path)
+    docs = [r for r in records if isinstance(r, Document)]
+    assert [d.text for d in docs] == ["before"] + [r["text"] for r in GOOD_AFTER]
+    assert [d.id for d in docs][1:] == [f"test:{name}:{i}" for i in range(3, 7)]
+
+
+def test_line_length_limit_is_exact_and_applies_to_the_last_line(tmp_path):
+    fits = b'{"text": "' + b"x" * 90 + b'"}'  # 102 bytes
+    path = write_input(tmp_path / "a.jsonl", fits + b"\n" + fits + b"x" + b"\n{broken\n" + fits)
+    records = _records(path, ReaderConfig(max_record_bytes=len(fits)))
+    kinds = [(type(r).__name__, getattr(r, "reason", None)) for r in records]
+    assert kinds == [("Document", None), ("Rejected", "too_large")] + [
+        ("DeadLetter", None),
+        ("Document", None),
+    ]
+    # Offsets after a skipped line still count its bytes.
+    assert records[2].offset == 2 * len(fits) + 3 and records[2].line == 3
+    path = write_input(tmp_path / "b.jsonl", fits + b"\n" + fits + b"xx")
+    assert len(_too_large(_records(path, ReaderConfig(max_record_bytes=len(fits))))) == 1
+
+
+def test_a_damaged_stream_says_how_many_bytes_were_left_unread(tmp_path):
+    member = gzip.compress(jsonl_bytes([{"text": f"line {i}"} for i in range(1000)]), mtime=0)
+    broken = bytearray(member)
+    broken[len(broken) // 2] ^= 0xFF
+    path = tmp_path / "a.jsonl.gz"
+    path.write_bytes(member + bytes(broken) + member)
+    docs, (letter,) = _split(_read(str(path)))
+    assert 1000 <= len(docs) < 2000 and letter.line == len(docs) + 1
+    assert "gzip data is corrupt" in letter.error
+    left = int(re.search(r"(\d+) of its (\d+) compressed bytes left unread", letter.error)[1])
+    assert len(member) < left <= 2 * len(member) and f"of its {path.stat().st_size}" in letter.error
+    assert "decompressed bytes were read" in letter.error
+
+
+def test_an_io_error_ends_the_file_with_a_dead_letter_that_says_where(tmp_path):
+    data = jsonl_bytes([{"text": f"line {i}"} for i in range(10)])
+
+    class Failing(io.BytesIO):
+        def read(self, size=-1):
+            if self.tell() >= 40:
+                raise OSError("disk on fire")
+            return super().read(min(size, 20))
+
+    file = InputFile("test", "x.jsonl", "x.jsonl", len(data))
+    records = list(jsonl.read_jsonl(file, Failing(data)))
+    docs, (letter,) = _split(records)
+    assert [d.text for d in docs] == ["line 0", "line 1"]
+    assert "OSError('disk on fire')" in letter.error and letter.line == 3
+    assert f"{len(data) - 40} of its {len(data)} left unread" in letter.error
