@@ -96,16 +96,19 @@ def _read_file(file: InputFile, config: ReaderConfig) -> Iterator[Document | Rej
     handle = None
     try:
         with FileSystems.open(file.path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
-            for record in reader(file, handle, config=config):
-                records += 1
-                yield record
-    except Exception as err:  # noqa: BLE001 - one bad file must not kill the job
-        yield DeadLetter(
-            file.source,
-            file.path,
-            f"read failed after {records} records: {err!r}; {_unread(handle, file.size)}",
-            records + 1,
-        )
+            try:
+                for record in reader(file, handle, config=config):
+                    records += 1
+                    yield record
+            except Exception as err:  # noqa: BLE001 - one bad file must not kill the job
+                # While the handle is open, it can still say how far reading got.
+                unread = _unread(handle, file.size)
+                error = f"read failed after {records} records: {err!r}; {unread}"
+                yield DeadLetter(file.source, file.path, error, records + 1)
+                return
+    except Exception as err:  # noqa: BLE001 - the file cannot be opened (or closed)
+        error = f"read failed after {records} records: {err!r}; {_unread(handle, file.size)}"
+        yield DeadLetter(file.source, file.path, error, records + 1)
         return
     # A WARC may rightly hold no page (only warcinfo, request or metadata records, which
     # are counted in Beam metrics); any other non-empty file without a record is suspect.

@@ -133,6 +133,18 @@ def code_document(
     record: Mapping, file: InputFile, position: int, config: ReaderConfig
 ) -> Document | Rejected:
     """One code record -> a Document, or Rejected with the first check it fails."""
+    doc, path, binary = _mapped(record, file, position)
+    reason = rejection(doc, path, _first(record, LICENSE_FIELDS), binary, config)
+    return doc if reason is None else Rejected(doc, reasons.READ_STAGE, reason)
+
+
+def code_fields(record: Mapping, file: InputFile, position: int) -> Document:
+    """The Document of a code record without its checks (text: its content, '' if binary)."""
+    return _mapped(record, file, position)[0]
+
+
+def _mapped(record: Mapping, file: InputFile, position: int) -> tuple[Document, str | None, bool]:
+    """(Document, repository path, whether the content is bytes that are not UTF-8)."""
     content = _content(record) or ""
     repo = _string(_first(record, REPO_FIELDS))
     path = _string(_first(record, PATH_FIELDS))
@@ -158,8 +170,7 @@ def code_document(
         lang=language(_string(_first(record, LANG_FIELDS)), path),
         sub_source=_string(record.get("source")),
     )
-    reason = rejection(doc, path, _first(record, LICENSE_FIELDS), binary, config)
-    return doc if reason is None else Rejected(doc, reasons.READ_STAGE, reason)
+    return doc, path, binary
 
 
 def rejection(

@@ -67,8 +67,11 @@ class ReaderConfig:
       main_content: Resiliparse's main-content extraction (boilerplate removal), as used for
         DCLM-Baseline (Li et al., 2024).
       html_content_types: HTTP content types (lowercase, no parameters) read as HTML.
-      max_record_bytes: a WARC record block larger than this is rejected (`too_large`) without
-        being buffered. Common Crawl truncates payloads at 1 MiB, so 16 MiB leaves room.
+      max_record_bytes: the largest record any reader takes, in bytes: a WARC/WET record
+        block, a JSON line, a Parquet text/content value. A larger one is Rejected
+        (`too_large`) without being buffered (JSON lines, WARC) or turned into a string
+        (Parquet). Common Crawl truncates payloads at 1 MiB, so 16 MiB leaves room, and
+        bounds a worker's memory per record.
       verify_digests: check WARC-Block-Digest (sha1/sha256/sha512/md5) of each record read;
         a mismatch means damaged bytes and dead-letters the record.
       max_replacement_ratio: share of characters that may be U+FFFD after decoding with the
@@ -88,6 +91,8 @@ class ReaderConfig:
         (git's heuristic, which scans the first 8000 bytes).
     Parquet:
       parquet_batch_rows: rows per batch read from a Parquet file (bounds memory).
+      parquet_batch_bytes: fewer rows per batch when the row group's statistics say its
+        rows are large: a batch holds about this many bytes of (uncompressed) column data.
     """
 
     extractor: str = "resiliparse"
@@ -105,6 +110,7 @@ class ReaderConfig:
     code_minified_mean_line_length: float | None = 110.0
     code_binary_scan_chars: int = 8000
     parquet_batch_rows: int = 256
+    parquet_batch_bytes: int = 64 << 20
 
     def __post_init__(self):
         if self.extractor not in EXTRACTORS:
@@ -115,6 +121,7 @@ class ReaderConfig:
         for name in (
             "max_record_bytes",
             "parquet_batch_rows",
+            "parquet_batch_bytes",
             "code_binary_scan_chars",
             "max_files_per_listing",
         ):

@@ -12,7 +12,7 @@ HTTP_STATUS = "http_status"  # a response whose HTTP status is not 200
 NOT_HTML = "not_html"  # a 200 response whose content type is not an HTML type
 DECODE_ERROR = "decode_error"  # payload's Content-Encoding or charset cannot be decoded
 EMPTY_EXTRACTION = "empty_extraction"  # no text left after HTML extraction (or empty WET text)
-TOO_LARGE = "too_large"  # record block larger than ReaderConfig.max_record_bytes
+TOO_LARGE = "too_large"  # a WARC block, JSON line or Parquet value over max_record_bytes
 
 # Code (The Stack style Parquet / JSON lines)
 LICENSE = "license"  # no license, or a license not on the allow-list

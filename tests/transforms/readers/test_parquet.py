@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from schemas.document import DeadLetter, Document
-from transforms.readers import read_file
+from schemas.document import DeadLetter, Document, Rejected
+from transforms.readers import parquet, read_file, reasons
 from transforms.readers.config import ReaderConfig
 from transforms.readers.files import InputFile
 from transforms.readers.parquet import read_parquet
@@ -130,3 +130,74 @@ def test_empty_parquet_file_holds_no_records(tmp_path):
     pq.write_table(pa.table({"text": pa.array([], pa.string())}), path)
     (dead,) = _read(path)
     assert dead.error == "file holds no records"
+
+
+# --- one bad row costs only itself; no value larger than max_record_bytes is read --------
+
+
+def _unchecked_strings(values: list[bytes]):
+    """A string array holding `values` as they are: pyarrow does not check them, and
+    neither does the Parquet writer, so a file can hold strings that are not UTF-8."""
+    raw = pa.array(values, pa.binary())
+    return pa.Array.from_buffers(pa.string(), len(raw), raw.buffers())
+
+
+def test_a_string_that_is_not_utf8_costs_its_row_not_its_batch(tmp_path):
+    texts = [b"good 1", b"surrogate \xed\xa0\x80 bytes", b"good 2", b"bad \xff byte", b"good 3"]
+    path = tmp_path / "web.parquet"
+    pq.write_table(pa.table({"text": _unchecked_strings(texts), "id": list("abcde")}), path)
+    records = _read(path)
+    assert [getattr(r, "text", None) for r in records] == ["good 1", None, "good 2", None, "good 3"]
+    dead = [r for r in records if isinstance(r, DeadLetter)]
+    assert [d.line for d in dead] == [2, 4]
+    assert all("column 'text' is not valid UTF-8" in d.error for d in dead)
+
+
+def test_code_content_that_is_not_utf8_is_binary(tmp_path):
+    path = tmp_path / "the-stack.parquet"
+    content = _unchecked_strings([b"print('ok')\n", b"\x89PNG\xff\xfe\n"])
+    table = pa.table({"content": content, "path": ["a.py", "b.py"], "licenses": [["MIT"]] * 2})
+    pq.write_table(table, path)
+    doc, rejected = _read(path)
+    assert doc.text == "print('ok')\n"
+    assert (rejected.reason, rejected.doc.id) == (reasons.BINARY, "web:the-stack.parquet:2")
+
+
+@pytest.mark.parametrize("column", ["text", "content"])
+def test_a_value_over_max_record_bytes_is_rejected_too_large_with_its_fields(tmp_path, column):
+    values = ["small one", "x" * 5000, "small two"]
+    table = pa.table({column: values, "id": ["s1", "big", "s2"], "path": ["a.py"] * 3})
+    table = table.append_column("licenses", pa.array([["MIT"]] * 3))
+    path = tmp_path / "t.parquet"
+    pq.write_table(table, path)
+    first, rejected, last = _read(path, ReaderConfig(max_record_bytes=1000))
+    assert (first.text, last.text) == ("small one", "small two")
+    assert isinstance(rejected, Rejected) and rejected.reason == reasons.TOO_LARGE
+    assert (rejected.doc.id, rejected.doc.text, rejected.doc.source) == ("big", "", "web")
+
+
+def test_any_error_while_mapping_a_row_costs_only_that_row(tmp_path, monkeypatch):
+    real = parquet.record_to_document
+
+    def flaky(record, text, file, row):
+        if text == "boom":
+            raise ValueError("a bug in the field mapping")
+        return real(record, text, file, row)
+
+    monkeypatch.setattr(parquet, "record_to_document", flaky)
+    path = tmp_path / "t.parquet"
+    pq.write_table(pa.table({"text": ["a", "boom", "c"]}), path)
+    first, dead, last = _read(path)
+    assert (first.text, last.text) == ("a", "c")
+    assert dead.line == 2 and "ValueError" in dead.error
+
+
+def test_batches_hold_fewer_rows_when_rows_are_large(tmp_path):
+    path = tmp_path / "big-rows.parquet"
+    texts = [os.urandom(50_000).hex() for _ in range(40)]  # 100 kB rows, incompressible
+    pq.write_table(pa.table({"text": texts}), path)
+    meta = pq.ParquetFile(path).metadata.row_group(0)
+    config = ReaderConfig(parquet_batch_rows=256, parquet_batch_bytes=1 << 20)
+    assert parquet._batch_rows(meta, ["text"], config) == 10
+    assert parquet._batch_rows(meta, ["text"], ReaderConfig()) == 256  # 64 MiB hold 655 rows
+    assert [d.text for d in _read(path, config)] == texts
