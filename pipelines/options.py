@@ -4,14 +4,24 @@
 --temp_location, --flink_master, --dask_client_address, --project, ...) works next to
 ours. `--config FILE.yaml` supplies defaults: each top-level key is a flag name; flags on
 the command line win. `CurateConfig` is the plain, picklable view the graph is built from.
+
+Errors a user can fix (a flag value, the config file, an input pattern, the output folder)
+are `UserError`s; a run that finished without a usable result is `RunFailed`. The
+`command_line` decorator turns them into one line on stderr, `error: ...`, and the exit
+code: 2 for a UserError (nothing was run or written), 1 for RunFailed (as for a run whose
+records do not add up). Any other exception is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
+import io
 import json
 import os
 import re
+import sys
 from dataclasses import dataclass, field
 
 import yaml
@@ -24,6 +34,43 @@ from transforms.quality.base import DEFAULT_CODE_SOURCES
 DEFAULT_OUTPUT = "./out/curate"
 DEFAULT_SOURCE = "default"
 _TAGGED_INPUT = re.compile(r"^([A-Za-z0-9_.-]+)=(.+)$")
+EXIT_FAILED = 1  # the run finished but its result is not usable (RunFailed, unbalanced)
+EXIT_USAGE = 2  # nothing was run: a flag, the config, an input or the output is wrong
+
+
+class UserError(ValueError):
+    """A mistake the user can fix: a flag value, the config file, an input pattern that
+    names no file, an output folder that is not ours. A ValueError, so code that caught the
+    ValueErrors raised for bad settings before still does."""
+
+
+class RunFailed(RuntimeError):
+    """A run that cannot count as a success: it read no record, or only unreadable ones,
+    or another run holds the output's lock."""
+
+
+def command_line(main):
+    """Wrap a `main(argv) -> exit code`: UserError -> `error: ...` on stderr and exit 2,
+    RunFailed -> `error: ...` and exit 1. Other exceptions propagate (bugs keep their
+    traceback)."""
+
+    @functools.wraps(main)
+    def wrapper(argv: list[str] | None = None) -> int:
+        try:
+            return main(argv)
+        except UserError as err:
+            print_error(err)
+            return EXIT_USAGE
+        except RunFailed as err:
+            print_error(err)
+            return EXIT_FAILED
+
+    return wrapper
+
+
+def print_error(message) -> None:
+    """One line on stderr: schedulers and log greps see the whole reason on it."""
+    print("error: " + " ".join(str(message).split()), file=sys.stderr)
 
 
 def parse_bool(value) -> bool:
@@ -35,6 +82,17 @@ def parse_bool(value) -> bool:
     if lowered in ("0", "false", "no", "off"):
         return False
     raise argparse.ArgumentTypeError(f"not a boolean: {value!r}")
+
+
+def parse_json_mapping(value: str) -> dict:
+    """`--stages` text -> a dict; argparse reports the ArgumentTypeError as the flag's."""
+    try:
+        parsed = json.loads(value)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({err}): {value!r}") from err
+    if not isinstance(parsed, dict):
+        raise argparse.ArgumentTypeError(f"not a JSON object of stage settings: {value!r}")
+    return parsed
 
 
 class CurateOptions(PipelineOptions):
@@ -100,7 +158,7 @@ class CurateOptions(PipelineOptions):
         )
         parser.add_argument(
             "--stages",
-            type=json.loads,
+            type=parse_json_mapping,
             default={},
             help="Per-stage settings as JSON, e.g. '{\"read\": {...}}'; in a --config file, "
             "a `stages:` mapping of stage name to settings.",
@@ -151,7 +209,7 @@ class CurateConfig:
 
     def __post_init__(self):
         if self.dp_world_size < 1:
-            raise ValueError(f"dp_world_size must be at least 1, got {self.dp_world_size}")
+            raise ValueError(f"--dp_world_size must be at least 1, got {self.dp_world_size}")
 
     def to_dict(self) -> dict:
         return {
@@ -191,11 +249,20 @@ def absolute_if_local(path: str) -> str:
 def config_file_flags(path: str) -> list[str]:
     """YAML mapping -> flags. Lists repeat the flag; mappings (`stages:`) become JSON;
     true -> bare flag; false is left out (Beam's switches are off by default) except for
-    our own booleans."""
-    with open(path, encoding="utf-8") as f:
-        values = yaml.safe_load(f) or {}
+    our own booleans. Raises UserError for a file that is missing, unreadable or not a YAML
+    mapping."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            values = yaml.safe_load(f) or {}
+    except OSError as err:
+        raise UserError(f"--config {path}: {err.strerror or err}") from err
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or "cannot be parsed"
+        raise UserError(f"--config {path}: not valid YAML ({problem}{where})") from err
     if not isinstance(values, dict):
-        raise ValueError(f"{path}: a config file must be a mapping of flag names to values")
+        raise UserError(f"--config {path}: a config file must be a mapping of flag names to values")
     flags = []
     for key, value in values.items():
         if value is None:
@@ -223,27 +290,56 @@ def pop_dry_run(argv: list[str]) -> tuple[bool, list[str]]:
         if arg == "--dry_run":
             dry_run = True
         elif arg.startswith("--dry_run="):
-            dry_run = parse_bool(arg.split("=", 1)[1])
+            try:
+                dry_run = parse_bool(arg.split("=", 1)[1])
+            except argparse.ArgumentTypeError as err:
+                raise UserError(f"argument --dry_run: {err}") from err
         else:
             rest.append(arg)
     return dry_run, rest
 
 
 def load_options(argv: list[str] | None) -> PipelineOptions:
-    """Command-line flags over config-file flags -> PipelineOptions (view as CurateOptions)."""
+    """Command-line flags over config-file flags -> PipelineOptions (view as CurateOptions).
+
+    Every flag value is checked here, once: a value argparse rejects (`--seq_len=abc`,
+    `--pack_tail=wrap`) raises UserError with argparse's own message instead of printing
+    the usage text and exiting deep inside a run. `--help` still prints and exits."""
     argv = list(argv or [])
-    config_path = CurateOptions(argv).view_as(CurateOptions).config
+    config_path = _checked(lambda: CurateOptions(argv).view_as(CurateOptions).config)
     if config_path:
         file_flags = config_file_flags(config_path)
         if any(a == "--input" or a.startswith("--input=") for a in argv):
             file_flags = [f for f in file_flags if not f.startswith("--input=")]
         argv = file_flags + argv
-    return PipelineOptions(argv)
+    options = PipelineOptions(argv)
+    _checked(options.get_all_options)  # every registered flag, Beam's own included
+    return options
+
+
+def _checked(parse):
+    """`parse()`, with argparse's exit on a bad value turned into a UserError."""
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(captured):
+            return parse()
+    except SystemExit as exit_:
+        if not exit_.code:  # --help: printed, a successful exit
+            raise
+        printed = captured.getvalue().strip().splitlines() or ["invalid command line"]
+        raise UserError(printed[-1].split(": error: ", 1)[-1]) from None
 
 
 def curate_config(options: PipelineOptions, inputs: list[str]) -> CurateConfig:
-    """Resolve CurateOptions (plus the input specs to use) into a CurateConfig."""
-    opts = options.view_as(CurateOptions)
+    """Resolve CurateOptions (plus the input specs to use) into a CurateConfig; UserError
+    for a value it rejects."""
+    try:
+        return _curate_config(options.view_as(CurateOptions), inputs)
+    except ValueError as err:
+        raise UserError(str(err)) from err
+
+
+def _curate_config(opts: CurateOptions, inputs: list[str]) -> CurateConfig:
     return CurateConfig(
         inputs=[parse_input(spec) for spec in inputs],
         output=absolute_if_local(opts.output),
@@ -268,3 +364,32 @@ def _with_base_url(stages: dict, base_url: str | None) -> dict:
     if base_url is None:
         return stages
     return {**stages, "read": {**stages.get("read", {}), "commoncrawl_base_url": base_url}}
+
+
+def check_inputs(inputs: list[tuple[str, str]], read_settings: dict | None = None) -> None:
+    """Raise UserError unless every (source, pattern) names at least one file: a pattern
+    that matches nothing, cannot be listed, or names a directory is refused on the driver,
+    before a graph is built (the readers would only dead-letter it, and a run that reads
+    nothing must not look like a success). Listings are opened, not read through."""
+    from transforms.readers import ReaderConfig, match_input_files
+    from transforms.readers.files import InputFile
+
+    try:
+        config = ReaderConfig.from_dict(read_settings)
+    except ValueError as err:
+        raise UserError(str(err)) from err
+    for source, pattern in inputs:
+        spec = pattern if source == DEFAULT_SOURCE else f"{source}={pattern}"
+        problem = "input pattern matched no files"
+        for item in match_input_files(source, pattern, config):
+            if not isinstance(item, InputFile):
+                problem = item.error
+            elif "://" not in item.path and os.path.isdir(item.path):
+                problem = (
+                    f"{item.path} is a directory; name its files with a glob, "
+                    f"e.g. {os.path.join(item.path, '*.jsonl.gz')}"
+                )
+            else:
+                break  # one readable file is enough: the pattern is usable
+        else:
+            raise UserError(f"--input {spec}: {problem}")

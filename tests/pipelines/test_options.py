@@ -16,7 +16,16 @@ from apache_beam.options.pipeline_options import (
     WorkerOptions,
 )
 
-from pipelines.options import CurateOptions, curate_config, load_options, parse_input
+from pipelines.options import (
+    CurateOptions,
+    RunFailed,
+    UserError,
+    check_inputs,
+    command_line,
+    curate_config,
+    load_options,
+    parse_input,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -107,10 +116,14 @@ def test_input_specs():
     assert name == "default" and pattern.startswith("/") and pattern.endswith("/data/*.jsonl")
 
 
-def test_invalid_values_are_rejected():
-    with pytest.raises(SystemExit):
-        load_options(["--pack_tail=wrap"]).view_as(CurateOptions)
-    with pytest.raises(ValueError):
+def test_invalid_values_are_rejected_as_user_errors_in_one_line():
+    with pytest.raises(UserError, match=r"^argument --pack_tail: invalid choice: 'wrap'"):
+        load_options(["--pack_tail=wrap"])
+    with pytest.raises(UserError, match=r"^argument --seq_len: invalid int value: 'abc'$"):
+        load_options(["--seq_len=abc"])
+    with pytest.raises(UserError, match="^argument --direct_num_workers: invalid int"):
+        load_options(["--direct_num_workers=many"])  # Beam's own flags too
+    with pytest.raises(UserError, match="^--dp_world_size must be at least 1, got 0$"):
         curate_config(load_options(["--dp_world_size=0"]), ["x.jsonl"])
 
 
@@ -156,3 +169,63 @@ def test_the_readme_stage_settings_example_is_valid():
     assert configs["quality"].fineweb.max_short_line_frac is None
     assert configs["balance"].targets == {"web": 0.6, "books": 0.25, "code": 0.15}
     assert configs["balance"].bucketed("web") and not configs["balance"].bucketed("code")
+
+
+def test_bad_stage_json_is_a_user_error():
+    with pytest.raises(UserError, match="^argument --stages: not valid JSON"):
+        load_options(["--stages={quality: 1}"])
+    with pytest.raises(UserError, match="^argument --stages: not a JSON object"):
+        load_options(["--stages=[1, 2]"])
+
+
+def test_a_missing_or_malformed_config_file_is_a_user_error(tmp_path):
+    missing = tmp_path / "nope.yaml"
+    with pytest.raises(UserError, match=f"^--config {missing}: No such file or directory$"):
+        load_options([f"--config={missing}"])
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("stages:\n  quality: {min_words: 1\n")
+    with pytest.raises(UserError, match=r"not valid YAML \(.* at line \d+\)$"):
+        load_options([f"--config={broken}"])
+    listed = tmp_path / "list.yaml"
+    listed.write_text("- a\n- b\n")
+    with pytest.raises(UserError, match="must be a mapping"):
+        load_options([f"--config={listed}"])
+
+
+def test_help_still_prints_and_exits_zero(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        load_options(["--help"])
+    assert exit_.value.code == 0
+    assert "--seq_len" in capsys.readouterr().out
+
+
+def test_input_patterns_that_name_no_file_are_refused_on_the_driver(tmp_path):
+    (tmp_path / "a.jsonl").write_text('{"text": "x"}\n')
+    check_inputs([("web", str(tmp_path / "*.jsonl"))])  # fine
+    patterns = [("web", str(tmp_path / "*.jsonl")), ("web", str(tmp_path / "none/*.jsonl"))]
+    with pytest.raises(UserError, match=r"^--input web=.*/none/\*\.jsonl: input pattern matched"):
+        check_inputs(patterns)
+    with pytest.raises(UserError, match=f"^--input {tmp_path}: {tmp_path} is a directory; name"):
+        check_inputs([("default", str(tmp_path))])
+    with pytest.raises(UserError, match="extractor"):
+        check_inputs([("web", str(tmp_path / "*.jsonl"))], {"extractor": "lynx"})
+
+
+def test_command_line_turns_user_errors_and_failed_runs_into_one_line(capsys):
+    @command_line
+    def main(argv):
+        if argv == ["user"]:
+            raise UserError("--input x: input pattern\nmatched no files")
+        if argv == ["failed"]:
+            raise RunFailed("the run read no records")
+        if argv == ["bug"]:
+            raise ValueError("a bug keeps its traceback")
+        return 0
+
+    assert main(["user"]) == 2
+    assert capsys.readouterr().err == "error: --input x: input pattern matched no files\n"
+    assert main(["failed"]) == 1
+    assert capsys.readouterr().err == "error: the run read no records\n"
+    with pytest.raises(ValueError, match="traceback"):
+        main(["bug"])
+    assert main([]) == 0
