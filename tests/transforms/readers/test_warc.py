@@ -8,6 +8,7 @@ import gzip
 import hashlib
 import io
 import os
+import re
 import unicodedata
 import zlib
 
@@ -18,7 +19,15 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from schemas.document import DeadLetter, Document, Rejected
-from transforms.readers import ReaderConfig, ReadInputs, read_file, reader_for, reasons, warc
+from transforms.readers import (
+    ReaderConfig,
+    ReadInputs,
+    html,
+    read_file,
+    reader_for,
+    reasons,
+    warc,
+)
 from transforms.readers.files import InputFile
 
 pytest.importorskip("fastwarc", reason="the WARC reader needs FastWARC (the project's extras)")
@@ -548,12 +557,14 @@ def test_wrong_content_length_of_a_skipped_record_is_blamed_on_that_record(tmp_p
     request = warc_record(b"GET / HTTP/1.1\r\n\r\n", record_id="req", record_type="request")
     # 12 bytes too many: the request swallows its own trailer and the next `WARC/1.0`.
     request = request.replace(b"Content-Length: 18", b"Content-Length: 30")
-    records = [request, response(page("lost"), "lost"), response(page("kept"), "kept")]
+    records = [request, response(page("swallowed"), "swallowed"), response(page("kept"), "kept")]
     docs, _, dead = split(read(write_warc(tmp_path / "a.warc", records, gzip_members=False)))
-    assert [d.id for d in docs] == ["<urn:uuid:kept>"]
+    # The record whose first line the request swallowed is found and read all the same.
+    assert [d.id for d in docs] == ["<urn:uuid:swallowed>", "<urn:uuid:kept>"]
     (letter,) = dead
-    assert (letter.line, letter.offset) == (1, 0) and "wrong Content-Length" in letter.error
-    assert letter.snippet.startswith("WARC-Type: response")
+    assert (letter.line, letter.offset) == (1, 0) and "Content-Length 30 is wrong" in letter.error
+    assert f"runs into a WARC record at offset {len(request)}," in letter.error
+    assert letter.snippet.startswith("WARC/1.0\r\nWARC-Type: response")
 
 
 def test_unknown_or_missing_warc_type_is_dead_lettered(tmp_path):
@@ -637,3 +648,109 @@ def test_warc_without_pages_is_not_a_dead_letter(tmp_path):
         warc_record(b"fetchTimeMs: 12\r\n", record_id="m", record_type="metadata"),
     ]
     assert read(write_warc(tmp_path / "a.warc.gz", records)) == []
+
+
+# --- wrong Content-Length: the record is named, the records it swallowed are read ---------
+
+
+def _five(digest: bool):
+    records = [response(page(f"page {i} " * 30), str(i)) for i in range(5)]
+    if not digest:
+        records = [re.sub(rb"WARC-Block-Digest: [^\r]*\r\n", b"", r) for r in records]
+    return records
+
+
+def _with_length(record: bytes, delta: int) -> bytes:
+    length = int(re.search(rb"Content-Length: (\d+)", record)[1])
+    return record.replace(b"Content-Length: %d" % length, b"Content-Length: %d" % (length + delta))
+
+
+# How much the second record's Content-Length is off, given the records.
+WRONG_LENGTHS = {
+    "swallows one record": lambda r: len(r[2]) + 50,
+    "swallows two records": lambda r: len(r[2]) + len(r[3]) + 50,
+    "swallows exactly one record": lambda r: len(r[2]),
+    "runs past the end": lambda r: 1_000_000,
+    "runs past the end and max_record_bytes": lambda r: 10**12,
+    "too small by 100": lambda r: -100,
+    "too small by 5": lambda r: -5,
+}
+
+
+@pytest.mark.parametrize("gzip_members", [False, True], ids=["plain", "gzip"])
+@pytest.mark.parametrize("digest", [True, False], ids=["digest", "no-digest"])
+@pytest.mark.parametrize("wrong", WRONG_LENGTHS)
+def test_wrong_content_length_costs_only_its_record(tmp_path, wrong, digest, gzip_members):
+    records = _five(digest)
+    records[1] = _with_length(records[1], WRONG_LENGTHS[wrong](records))
+    path = write_warc(tmp_path / "a.warc.gz", records, gzip_members=gzip_members)
+    docs, rejected, dead = split(read(path, ReaderConfig(max_record_bytes=1 << 21)))
+    # Every record after the damaged one is read, and the damaged one is named once.
+    assert [d.id for d in docs] == [f"<urn:uuid:{i}>" for i in (0, 2, 3, 4)] and rejected == []
+    (letter,) = dead
+    assert (letter.line, letter.offset) == (2, len(records[0]))
+    assert letter.error.startswith("Content-Length") and "is wrong" in letter.error
+    if WRONG_LENGTHS[wrong](records) > 0:
+        assert f"WARC record at offset {len(records[0]) + len(records[1])}," in letter.error
+
+
+def test_a_wrong_length_in_a_wet_file_is_found_the_same_way(tmp_path):
+    records = [
+        warc_record(f"text {i}\n".encode() * 50, record_id=str(i), record_type="conversion")
+        for i in range(3)
+    ]
+    records[0] = _with_length(records[0], len(records[1]) + 10)
+    docs, _, (letter,) = split(read(write_warc(tmp_path / "a.warc.wet.gz", records)))
+    assert [d.id for d in docs] == ["<urn:uuid:1>", "<urn:uuid:2>"]
+    assert (letter.line, letter.offset) == (1, 0) and "Content-Length" in letter.error
+
+
+def test_a_block_holding_a_warc_record_is_trusted_when_its_digest_matches(tmp_path):
+    inner = warc_record(b"archived text\r\n", record_id="inner", record_type="resource")
+    body = page("a page that quotes a WARC file") + b"\r\n\r\n" + inner
+    records = [response(body, "outer", headers=(("Content-Type", "text/html"),)), *_three()]
+    docs, _, dead = split(read(write_warc(tmp_path / "a.warc", records, gzip_members=False)))
+    assert dead == [] and [d.id for d in docs][:2] == ["<urn:uuid:outer>", "<urn:uuid:0>"]
+
+
+def test_junk_after_a_record_whose_digest_matches_is_not_blamed_on_it(tmp_path):
+    a, b, c = _three()
+    # a's trailer overwritten: a itself is intact, the junk is dead-lettered where it is.
+    damaged = a[:-4] + b"JUNK\r\n" + b
+    docs, _, dead = split(read(write_warc(tmp_path / "a.warc", [damaged, c], False)))
+    assert [d.id for d in docs] == ["<urn:uuid:0>", "<urn:uuid:1>", "<urn:uuid:2>"]
+    (letter,) = dead
+    assert (letter.line, letter.offset, letter.snippet) == (2, len(a) - 4, "JUNK\r\n")
+    # Junk that also damages the next record's first line costs that record, named there.
+    damaged = a[:-4] + b"JUNK" + b
+    docs, _, dead = split(read(write_warc(tmp_path / "a.warc", [damaged, c], False)))
+    assert [d.id for d in docs] == ["<urn:uuid:0>", "<urn:uuid:2>"]
+    (letter,) = dead
+    assert (letter.line, letter.offset) == (2, len(a) - 4)
+    assert letter.snippet.startswith("JUNKWARC/1.0")
+
+
+def test_a_block_too_large_to_keep_is_searched_for_the_records_it_swallowed(tmp_path):
+    big = response(page("word " * 200_000), "big")  # 1 MB: over the limit, never kept
+    records = [_with_length(big, 10**9), *_three()]
+    path = write_warc(tmp_path / "a.warc.gz", records)
+    docs, rejected, (letter,) = split(read(path, ReaderConfig(max_record_bytes=1 << 16)))
+    assert [d.id for d in docs] == ["<urn:uuid:0>", "<urn:uuid:1>", "<urn:uuid:2>"]
+    assert rejected == [] and (letter.line, letter.offset) == (1, 0)
+    assert f"runs into a WARC record at offset {len(records[0])}, where" in letter.error
+    assert "cut short" not in letter.error  # running to the end is the wrong length's doing
+
+
+def test_a_document_with_a_lone_surrogate_is_a_dead_letter_at_its_record(tmp_path, monkeypatch):
+    real = html.extract_text
+    monkeypatch.setattr(
+        html, "extract_text", lambda page, config, url=None: real(page, config, url) + "\ud800"
+    )
+    records = _three()
+    docs, _, dead = split(read(write_warc(tmp_path / "a.warc.gz", records)))
+    assert docs == [] and [(d.line, d.offset) for d in dead] == [
+        (1, 0),
+        (2, len(records[0])),
+        (3, len(records[0]) + len(records[1])),
+    ]
+    assert all("'text' cannot be encoded as UTF-8" in d.error for d in dead)
