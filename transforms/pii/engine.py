@@ -112,11 +112,15 @@ def is_context_keyword(lemma: str, stop_words: frozenset) -> bool:
 
 def presidio_recognizers(entities, spacy_model: str | None = None) -> list:
     """Recognizer instances for `entities`: presidio's own, the offline e-mail recognizer,
-    and the added recognizers of `transforms.pii.recognizers`."""
+    the word-safe IBAN recognizer, and the added recognizers of `transforms.pii.recognizers`."""
     from presidio_analyzer import RecognizerRegistry
-    from presidio_analyzer.predefined_recognizers import EmailRecognizer, SpacyRecognizer
+    from presidio_analyzer.predefined_recognizers import (
+        EmailRecognizer,
+        IbanRecognizer,
+        SpacyRecognizer,
+    )
 
-    from transforms.pii.recognizers import extra_recognizers
+    from transforms.pii.recognizers import extra_recognizers, iban_recognizer
 
     class OfflineEmailRecognizer(EmailRecognizer):
         """presidio's e-mail recognizer, validating domains against the bundled suffix list."""
@@ -142,6 +146,8 @@ def presidio_recognizers(entities, spacy_model: str | None = None) -> list:
             continue
         if isinstance(recognizer, EmailRecognizer):
             recognizer = OfflineEmailRecognizer(context=recognizer.context)
+        elif isinstance(recognizer, IbanRecognizer):
+            recognizer = iban_recognizer(recognizer)
         chosen.append(recognizer)
     chosen.extend(r for r in extra_recognizers() if wanted.intersection(r.supported_entities))
     ner = wanted.intersection(NER_ENTITIES)
