@@ -7,10 +7,10 @@ Beam-free core: `scrub_text(text) -> (redacted_text, spans)` and `Scrubber`; the
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 
 from transforms.pii.engine import DEFAULT_ENTITIES, build_analyzer
+from transforms.pii.once import built_once
 from transforms.quality.base import DEFAULT_CODE_SOURCES
 from transforms.settings import config_from_dict
 
@@ -118,7 +118,9 @@ def redact(text: str, spans: list[PiiSpan], config: PiiConfig) -> str:
 
 
 class Scrubber:
-    """Finds and redacts PII. Loads presidio on construction (about a second)."""
+    """Finds and redacts PII. Loads presidio on construction (about a second).
+
+    Thread-safe: calls from several threads take turns on the one analyzer."""
 
     def __init__(self, config: PiiConfig | None = None):
         from transforms.pii.screen import RegionAnalyzer
@@ -148,7 +150,7 @@ class Scrubber:
         return self.scrub_batch([text])[0]
 
 
-@functools.cache
+@built_once
 def _default_scrubber() -> Scrubber:
     return Scrubber()
 

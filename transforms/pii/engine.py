@@ -12,8 +12,9 @@ reads the snapshot bundled with tldextract instead.
 
 from __future__ import annotations
 
-import functools
 import logging
+
+from transforms.pii.once import built_once
 
 # Entity types found by regular expressions and checksums alone (no NER model needed), the
 # ones the stage redacts by default: they identify or reach a person directly.
@@ -34,12 +35,20 @@ LANGUAGE = "en"
 CONTEXT_NOT_STOP_WORDS = frozenset({"call"})
 
 
-@functools.cache
+@built_once
 def offline_tld_extractor():
-    """A tldextract extractor that uses only the suffix list bundled with tldextract."""
+    """A tldextract extractor that uses only the suffix list bundled with tldextract.
+
+    One per process, shared by every thread's e-mail recognizer: it is used once here, under
+    `built_once`'s lock, because tldextract loads its suffix list lazily on first use without
+    a lock; after that it is only read."""
     import tldextract
 
-    return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None, fallback_to_snapshot=True)
+    extractor = tldextract.TLDExtract(
+        suffix_list_urls=(), cache_dir=None, fallback_to_snapshot=True
+    )
+    extractor("example.com")
+    return extractor
 
 
 def _lemma(token) -> str:

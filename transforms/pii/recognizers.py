@@ -21,7 +21,7 @@ import re
 # Below the stage's default min_score (0.4): context is required to redact.
 WEAK_SCORE = 0.1
 
-CARD_CONTEXT = [
+CARD_CONTEXT = (
     "card",
     "credit",
     "debit",
@@ -33,8 +33,8 @@ CARD_CONTEXT = [
     "cc",
     "discover",
     "diners",
-]
-PHONE_CONTEXT = [
+)
+PHONE_CONTEXT = (
     "phone",
     "telephone",
     "tel",
@@ -50,7 +50,7 @@ PHONE_CONTEXT = [
     "dial",
     "message",
     "sms",
-]
+)
 
 # 12-19 digits (ISO/IEC 7812 card number lengths), optionally grouped by single spaces or
 # hyphens, not touching other digits or word characters.
@@ -108,7 +108,7 @@ def _card_recognizer():
         supported_entity="CREDIT_CARD",
         name="ContextCardRecognizer",
         patterns=[Pattern("Card 12-19 digits (weak)", CARD_REGEX, WEAK_SCORE)],
-        context=CARD_CONTEXT,
+        context=list(CARD_CONTEXT),
     )
 
 
@@ -142,7 +142,7 @@ def _phone_recognizer():
             Pattern("Phone, alone on a line (medium)", PHONE_LINE_REGEX, MEDIUM_SCORE),
             Pattern("Phone, label after it (medium)", PHONE_LABELLED_REGEX, MEDIUM_SCORE),
         ],
-        context=PHONE_CONTEXT,
+        context=list(PHONE_CONTEXT),
     )
 
 

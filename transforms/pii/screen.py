@@ -57,11 +57,13 @@ import copy
 import functools
 import itertools
 import re
+import threading
 import unicodedata
 from collections.abc import Iterator
-from types import SimpleNamespace
+from types import MappingProxyType, SimpleNamespace
 
 from transforms.pii.engine import LANGUAGE, _lemma, is_context_keyword
+from transforms.pii.once import built_once
 from transforms.pii.shortphones import SHORT_LENGTHS, short_valid_numbers
 
 
@@ -103,25 +105,27 @@ def phone_min_digits() -> int:
 # Regular-expression triggers, any one of which occurs in every match of the type;
 # PHONE_NUMBER is checked by `_phone_possible` instead. Each starts with a plain character
 # or class so that Python's regex engine can skip ahead quickly.
-TRIGGERS = {
-    "EMAIL_ADDRESS": (r"@",),
-    # IPv4: d.d{1,3}.d; IPv6: "::" or at least six "hex:" groups (the full 8-group form and
-    # the IPv4-embedded form); letters and digits stand in for hex (IGNORECASE folding).
-    "IP_ADDRESS": (r"::", r"\d\.\d{1,3}\.\d", r":(?<=[^\W_]:)(?:[^\W_]{1,4}:){5}"),
-    # Two letters, then two digits (presidio matches [A-Z] ignoring case).
-    "IBAN_CODE": (r"\d(?<=[^\W\d_]{2}\d)\d",),
-    "US_SSN": (r"\d{3}[- .]?\d{2}",),
-    "CREDIT_CARD": (r"\d(?:[ -]?\d){11}",),
-}
+TRIGGERS = MappingProxyType(
+    {
+        "EMAIL_ADDRESS": (r"@",),
+        # IPv4: d.d{1,3}.d; IPv6: "::" or at least six "hex:" groups (the full 8-group form and
+        # the IPv4-embedded form); letters and digits stand in for hex (IGNORECASE folding).
+        "IP_ADDRESS": (r"::", r"\d\.\d{1,3}\.\d", r":(?<=[^\W_]:)(?:[^\W_]{1,4}:){5}"),
+        # Two letters, then two digits (presidio matches [A-Z] ignoring case).
+        "IBAN_CODE": (r"\d(?<=[^\W\d_]{2}\d)\d",),
+        "US_SSN": (r"\d{3}[- .]?\d{2}",),
+        "CREDIT_CARD": (r"\d(?:[ -]?\d){11}",),
+    }
+)
 SCREENED = (*TRIGGERS, "PHONE_NUMBER")
 
 
-@functools.cache
+@built_once
 def phone_min_digits_cached() -> int:
     return phone_min_digits()
 
 
-@functools.cache
+@built_once
 def _phone_chain():
     """Digit chains: digits split by at most 4 of libphonenumber's punctuation characters
     (its candidate pattern), at least `phone_min_digits()` digits long."""
@@ -153,7 +157,7 @@ def _phone_window(text: str, start: int, end: int) -> tuple[int, int]:
     return max(lo, 0), min(hi + 1, len(text))
 
 
-@functools.cache
+@built_once
 def _matcher_patterns():
     """libphonenumber's own candidate, date, bracket and inner-match patterns and its
     fullmatch, by lower-case name without underscores (`.pattern`, `.pub_pages`, ...), or
@@ -245,6 +249,8 @@ def matcher_rejects_every_candidate(
     return True
 
 
+# lru_cache is thread-safe (its table stays coherent under concurrent calls; at worst two
+# threads compute the same pure result), so every thread of a worker shares this memo.
 @functools.lru_cache(maxsize=1 << 16)
 def _valid_in_some_region(candidate: str, regions: tuple[str, ...]) -> bool:
     """Whether `candidate` passes libphonenumber's parse and its leniency-VALID check
@@ -271,7 +277,7 @@ def _valid_in_some_region(candidate: str, regions: tuple[str, ...]) -> bool:
     return False
 
 
-_ASCII_NON_DIGITS = {c: None for c in range(128) if not chr(c).isdigit()}
+_ASCII_NON_DIGITS = MappingProxyType({c: None for c in range(128) if not chr(c).isdigit()})
 
 
 def _phone_possible(chain: str, k: int, short: frozenset | None) -> bool:
@@ -288,11 +294,39 @@ def _phone_possible(chain: str, k: int, short: frozenset | None) -> bool:
     )
 
 
+# Entries of a RegionAnalyzer's phone-window memo before it starts afresh.
+PHONE_CACHE_SIZE = 4096
+# Per thread: (PhoneRecognizer, stand-in analyze) while a RegionAnalyzer analyzes a region
+# (see `_phone_analyze`).
+_PHONE_STAND_IN = threading.local()
+
+
+def _phone_analyze(recognizer, *args, **kwargs):
+    """A PhoneRecognizer's `analyze` as installed by RegionAnalyzer: the stand-in this thread
+    set for the region being analyzed, else the class's own method. Other threads, and other
+    users of the same presidio analyzer, never see one thread's stand-in."""
+    stand_in = getattr(_PHONE_STAND_IN, "current", None)
+    if stand_in is not None and stand_in[0] is recognizer:
+        return stand_in[1](*args, **kwargs)
+    return type(recognizer).analyze(recognizer, *args, **kwargs)
+
+
+def _install_phone_dispatch(recognizer) -> None:
+    """Route `recognizer.analyze` through `_phone_analyze` (idempotent)."""
+    installed = recognizer.__dict__.get("analyze")
+    if not (isinstance(installed, functools.partial) and installed.func is _phone_analyze):
+        recognizer.analyze = functools.partial(_phone_analyze, recognizer)
+
+
 class RegionAnalyzer:
     """presidio on candidate regions only; results equal to `analyzer.analyze(text)`.
 
     `analyzer` comes from `engine.build_analyzer`, `entities` are the types to find,
     `min_score` is passed to presidio as `score_threshold`.
+
+    Thread-safe: calls on one instance take turns (presidio and spaCy promise no thread
+    safety, and the phone-window memo is the instance's), and the presidio analyzer may be
+    shared with other instances or used directly on other threads meanwhile.
     """
 
     def __init__(self, analyzer, entities, min_score: float = 0.0):
@@ -308,6 +342,7 @@ class RegionAnalyzer:
             (e, re.compile(p)) for e in screened if e in TRIGGERS for p in TRIGGERS[e]
         ]
         self._phone_cache: dict[str, tuple] = {}
+        self._lock = threading.RLock()
         # libphonenumber last: a line another recognizer already matches needs no phone check.
         self._recognizers = sorted(
             analyzer.registry.get_recognizers(language=LANGUAGE, entities=screened),
@@ -317,6 +352,8 @@ class RegionAnalyzer:
 
         phones = [r for r in self._recognizers if type(r) is PhoneRecognizer]
         self._phone = phones[0] if len(phones) == 1 else None
+        if self._phone is not None:
+            _install_phone_dispatch(self._phone)
         # At leniency VALID and stricter a match must parse as a valid number (see
         # `_valid_in_some_region`); at POSSIBLE only the region-independent checks apply.
         self._phone_regions = (
@@ -383,23 +420,27 @@ class RegionAnalyzer:
 
     def clear_caches(self) -> None:
         """Forget memoized phone results, so the next call works as the first one did."""
-        self._phone_cache.clear()
+        with self._lock:
+            self._phone_cache.clear()
         _valid_in_some_region.cache_clear()
 
     def _phone_results(self, recognizer, window: str) -> tuple:
         """presidio's PhoneRecognizer results in `window`, offsets in the window (memoized:
         the same contact line repeats across a site's pages, and phase two reuses them)."""
-        cache = self._phone_cache
-        if window not in cache:
-            if len(cache) >= 4096:
-                cache.clear()
-            if matcher_rejects_every_candidate(window, self._short, self._phone_regions):
-                cache[window] = ()
-            else:
-                # the class's method: phase two stands in for the instance's
-                analyze = type(recognizer).analyze
-                cache[window] = tuple(analyze(recognizer, text=window, entities=["PHONE_NUMBER"]))
-        return cache[window]
+        with self._lock:
+            cache = self._phone_cache
+            found = cache.get(window)
+            if found is None:
+                if matcher_rejects_every_candidate(window, self._short, self._phone_regions):
+                    found = ()
+                else:
+                    # the class's method: phase two stands in for the instance's
+                    analyze = type(recognizer).analyze
+                    found = tuple(analyze(recognizer, text=window, entities=["PHONE_NUMBER"]))
+                if len(cache) >= PHONE_CACHE_SIZE:
+                    cache.clear()
+                cache[window] = found
+            return found
 
     def _windowed_phone(self, text: str, offset: int, windows: list[tuple[int, int]]):
         """A stand-in for PhoneRecognizer.analyze on the region starting at `offset`: the
@@ -431,6 +472,10 @@ class RegionAnalyzer:
         the lines before them that hold their context; the types are those matched there
         (the others find nothing in the region, so presidio need not look for them), and
         the phone windows of those lines."""
+        with self._lock:
+            return self._plan(text)
+
+    def _plan(self, text: str) -> list[tuple[int, int, set[str], list]]:
         starts = [0] + [m.end() for m in re.finditer("\n", text)]
 
         def bounds(first, last):
@@ -473,6 +518,10 @@ class RegionAnalyzer:
 
     def analyze_batch(self, texts: list[str]) -> list[list]:
         """`analyze` for many texts; the regions of all texts are tokenized in one spaCy pipe."""
+        with self._lock:
+            return self._analyze_batch(texts)
+
+    def _analyze_batch(self, texts: list[str]) -> list[list]:
         jobs = []  # (text index, offset, region text, entity types)
         for i, text in enumerate(texts):
             for start, end, types, windows in self.plan(text):
@@ -486,7 +535,8 @@ class RegionAnalyzer:
             ):
                 if self._phone is not None and "PHONE_NUMBER" in types:
                     # phase one already ran libphonenumber on every window of these lines
-                    self._phone.analyze = self._windowed_phone(text, offset, windows)
+                    stand_in = self._windowed_phone(text, offset, windows)
+                    _PHONE_STAND_IN.current = (self._phone, stand_in)
                 try:
                     results = self.analyzer.analyze(
                         text=region,
@@ -496,8 +546,7 @@ class RegionAnalyzer:
                         score_threshold=self.min_score,
                     )
                 finally:
-                    if self._phone is not None:
-                        self._phone.__dict__.pop("analyze", None)
+                    _PHONE_STAND_IN.current = None
                 for r in results:
                     r.start += offset
                     r.end += offset

@@ -12,8 +12,9 @@ version installed the screen treats every 4-5 digit string as a possible phone n
 
 from __future__ import annotations
 
-import functools
 import os
+
+from transforms.pii.once import built_once
 
 DATA_FILE = os.path.join(os.path.dirname(__file__), "short_phone_numbers.txt")
 SHORT_LENGTHS = (4, 5)
@@ -40,7 +41,7 @@ def compute_short_valid_numbers(regions=None) -> set[str]:
     return valid
 
 
-@functools.cache
+@built_once
 def short_valid_numbers() -> frozenset[str] | None:
     """The shipped list, or None when it is missing or made with another phonenumbers."""
     import phonenumbers
