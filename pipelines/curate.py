@@ -174,11 +174,22 @@ def build(pipeline: beam.Pipeline, config: CurateConfig) -> None:
     side["layout"] = beam.pvalue.AsSingleton(layout)
     doc_shards = docs | "Documents" >> _write_documents(out, config.target_shard_bytes)
     written = {"documents": doc_shards, "tokens": token_shards, "tokenizer": tokenizer_file}
+    # Dropped text leaves redacted like the kept documents (stages.pii.rejected_text and
+    # dead_letter_snippets); only the written text changes, Accounting counts the records.
+    from transforms.pii.stage import RedactDeadLetters, RedactRejected
+
     if config.write_rejected:
-        written["rejected"] = rejected | "Rejected" >> _write_rejected(
-            out, config.target_shard_bytes
+        redacted_stages = stage_names[stage_names.index(PII_STAGE) :]  # PII and after
+        written["rejected"] = (
+            rejected
+            | "RedactRejected" >> RedactRejected(configs[PII_STAGE], redacted_stages)
+            | "Rejected" >> _write_rejected(out, config.target_shard_bytes)
         )
-    written["dead_letter"] = dead | "DeadLetters" >> _write_dead_letters(out)
+    written["dead_letter"] = (
+        dead
+        | "RedactDeadLetters" >> RedactDeadLetters(configs[PII_STAGE])
+        | "DeadLetters" >> _write_dead_letters(out)
+    )
 
     counts = (docs, rejected, dead) | "Accounting" >> CountOutcomes()
     side.update({k: beam.pvalue.AsList(v) for k, v in written.items()})

@@ -1,7 +1,9 @@
 """PII redaction: presidio pattern recognizers, a screen so only candidate lines reach them.
 
 Beam-free core: `scrub_text(text) -> (redacted_text, spans)` and `Scrubber`; the Beam stage is
-`PiiRedaction` (stage.py). Settings live under `stages: {pii: {...}}` (`PiiConfig`).
+`PiiRedaction` (stage.py). The same settings redact what leaves the pipeline beside the
+curated documents, `rejected/` and `dead_letter/` (dropped.py; Beam steps `RedactRejected`,
+`RedactDeadLetters`). Settings live under `stages: {pii: {...}}` (`PiiConfig`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,10 @@ from transforms.settings import config_from_dict
 STAGE = "pii"
 DROP_PII = "pii"
 MODES = ("placeholder", "mask", "hash")
+# What rejected/ and dead_letter/ keep of dropped text: run through this stage's redaction
+# (the default), or as read.
+REDACTED, FULL = "redacted", "full"
+DROPPED_TEXT = (REDACTED, FULL)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,6 +49,14 @@ class PiiConfig:
         the code.
     code_sources: `Document.source` names of source code (the pipelines set it from
         `--code_sources`).
+    rejected_text: the text `rejected/` stores of each dropped document (at crawl scale most
+        of the input, with all its contacts): "redacted" (default) redacts it with these
+        settings, as kept documents are; "full" stores it as read, to debug the filters.
+        Counts and rows are the same either way.
+    dead_letter_snippets: the same for the `snippet` (up to 200 characters of unreadable
+        input) of each `dead_letter/` record: "redacted" (default), where a value the cut
+        at 200 characters may have split (a last word with "@", or last digit groups) also
+        becomes `<TRUNCATED>`, or "full".
     """
 
     entities: tuple[str, ...] = DEFAULT_ENTITIES
@@ -55,6 +69,8 @@ class PiiConfig:
     batch_size: int = 64
     code_entities: tuple[str, ...] = ("EMAIL_ADDRESS",)
     code_sources: tuple[str, ...] = DEFAULT_CODE_SOURCES
+    rejected_text: str = REDACTED
+    dead_letter_snippets: str = REDACTED
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -65,6 +81,12 @@ class PiiConfig:
             raise ValueError("stages.pii.mode hash needs stages.pii.hash_salt")
         if len(self.mask_char) != 1:
             raise ValueError("stages.pii.mask_char must be one character")
+        for name in ("rejected_text", "dead_letter_snippets"):
+            if getattr(self, name) not in DROPPED_TEXT:
+                raise ValueError(
+                    f"stages.pii.{name} must be one of {', '.join(DROPPED_TEXT)}, "
+                    f"not {getattr(self, name)!r}"
+                )
 
     @classmethod
     def from_dict(cls, mapping) -> PiiConfig:
@@ -149,6 +171,10 @@ class Scrubber:
     def scrub(self, text: str) -> tuple[str, list[PiiSpan]]:
         return self.scrub_batch([text])[0]
 
+    def allowed(self, source: str) -> tuple[str, ...] | None:
+        """The entity types to redact in a text from `source` (None: all of `entities`)."""
+        return self.config.code_entities if source in self.config.code_sources else None
+
 
 @built_once
 def _default_scrubber() -> Scrubber:
@@ -161,9 +187,9 @@ def scrub_text(text: str) -> tuple[str, list[PiiSpan]]:
     return _default_scrubber().scrub(text)
 
 
-def __getattr__(name):  # the Beam stage imports apache_beam; load it only when asked for
-    if name == "PiiRedaction":
-        from transforms.pii.stage import PiiRedaction
+def __getattr__(name):  # the Beam steps import apache_beam; load them only when asked for
+    if name in ("PiiRedaction", "RedactRejected", "RedactDeadLetters"):
+        from transforms.pii import stage
 
-        return PiiRedaction
+        return getattr(stage, name)
     raise AttributeError(name)

@@ -1,14 +1,18 @@
 """The PII stage in the pipeline: redact, count per entity type, drop documents with too many.
-Source code is only scrubbed of `code_entities` (e-mail addresses by default)."""
+Source code is only scrubbed of `code_entities` (e-mail addresses by default). Also the steps
+that redact `rejected/` and `dead_letter/` with the same settings (dropped.py)."""
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import apache_beam as beam
+from apache_beam.metrics import Metrics
 
 from transforms.common import CountingDoFn
-from transforms.pii import DROP_PII, STAGE, PiiConfig, Scrubber, redact
+from transforms.pii import DROP_PII, FULL, REDACTED, STAGE, PiiConfig, Scrubber, redact
+from transforms.pii.dropped import redact_dead_letters, redact_rejected
 
 
 class _ScrubBatch(CountingDoFn):
@@ -23,8 +27,7 @@ class _ScrubBatch(CountingDoFn):
         self._scrubber = Scrubber(self.config)
 
     def process(self, docs):
-        code = self.config.code_sources
-        allowed = [self.config.code_entities if d.source in code else None for d in docs]
+        allowed = [self._scrubber.allowed(d.source) for d in docs]
         found = self._scrubber.spans_batch([d.text for d in docs], allowed)
         for doc, spans in zip(docs, found, strict=True):
             counts: dict[str, float] = {}
@@ -36,6 +39,8 @@ class _ScrubBatch(CountingDoFn):
                 doc, scores={**doc.scores, "pii.hits": float(len(spans)), **counts}
             )
             if self.config.max_hits is not None and len(spans) > self.config.max_hits:
+                if self.config.rejected_text == REDACTED:  # RedactRejected leaves it as it is
+                    scored = dataclasses.replace(scored, text=redact(doc.text, spans, self.config))
                 yield self.reject(scored, DROP_PII)
                 continue
             if spans:
@@ -58,3 +63,59 @@ class PiiRedaction(beam.PTransform):
             | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=self.config.batch_size)
             | "Scrub" >> beam.ParDo(_ScrubBatch(self.config))
         )
+
+
+class _RedactBatch(beam.DoFn):
+    """Applies `redact(scrubber, batch)` to each batch; the Scrubber loads once per instance."""
+
+    def __init__(self, config: PiiConfig, redact_batch, counter: str):
+        self.config = config
+        self._redact_batch = redact_batch
+        self._counter_name = counter
+        self._scrubber = self._counter = None
+
+    def setup(self):
+        self._scrubber = Scrubber(self.config)
+        self._counter = Metrics.counter(STAGE, self._counter_name)
+
+    def process(self, batch):
+        out = self._redact_batch(self._scrubber, batch)
+        self._counter.inc(sum(a is not b for a, b in zip(batch, out, strict=True)))
+        yield from out
+
+
+class _RedactDropped(beam.PTransform):
+    def __init__(self, config: PiiConfig, enabled: bool, redact_batch, counter: str):
+        super().__init__()
+        self.config, self.enabled = config, enabled
+        self._redact_batch, self._counter = redact_batch, counter
+
+    def expand(self, records):
+        if not self.enabled:
+            return records
+        return (
+            records
+            | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=self.config.batch_size)
+            | "Redact" >> beam.ParDo(_RedactBatch(self.config, self._redact_batch, self._counter))
+        )
+
+
+class RedactRejected(_RedactDropped):
+    """Rejected -> the same Rejected, the document text redacted with the PII settings
+    (unless `config.rejected_text` is "full"). `redacted_stages`: names of the stages whose
+    drops are redacted already (the PII stage and those after it); they pass unchanged."""
+
+    def __init__(self, config: PiiConfig | None = None, redacted_stages=(STAGE,)):
+        config = config or PiiConfig()
+        redact_batch = functools.partial(redact_rejected, redacted_stages=tuple(redacted_stages))
+        super().__init__(config, config.rejected_text != FULL, redact_batch, "redacted_rejected")
+
+
+class RedactDeadLetters(_RedactDropped):
+    """DeadLetter -> the same DeadLetter, its snippet redacted with the PII settings (unless
+    `config.dead_letter_snippets` is "full")."""
+
+    def __init__(self, config: PiiConfig | None = None):
+        config = config or PiiConfig()
+        enabled = config.dead_letter_snippets != FULL
+        super().__init__(config, enabled, redact_dead_letters, "redacted_dead_letters")
