@@ -26,10 +26,16 @@ from pipelines.local_runner import OfflineDirectRunner, in_memory, runner_for
 from pipelines.options import (
     CurateConfig,
     CurateOptions,
+    RunFailed,
+    UserError,
+    check_inputs,
+    command_line,
     curate_config,
     load_options,
     pop_dry_run,
+    print_error,
 )
+from pipelines.output import StagedOutput, delete_tree, remove_run, run_failure, write_bytes
 from pipelines.report import REPORT_FILE, write_report
 from pipelines.sample_corpus import (
     SAMPLE_CORPUS_MIX,
@@ -59,8 +65,9 @@ from transforms.toxicity import STAGE as TOXICITY_STAGE
 from transforms.toxicity import ToxicityConfig, ToxicityFilter
 from transforms.write import TEMPORARY_DIR, WriteFile, WriteSharded, write_atomically
 
-OUTPUT_SUBDIRS = ("documents", "tokens", "tokenizer", "rejected", "dead_letter", TEMPORARY_DIR)
-OUTPUT_FILES = ("manifest.json", "report.html")
+OUTPUT_MANIFEST = "manifest.json"
+# Written next to the manifest, which does not list them (pipelines/output.py's ownership).
+OUTPUT_SIDE_FILES = (REPORT_FILE,)
 SAMPLE_CORPUS_DIR = "./out/sample-corpus"
 
 
@@ -340,17 +347,19 @@ def _write_manifest(
 
 
 def clear_output(output: str) -> None:
-    """Remove what an earlier run wrote under `output` (only the pipeline's own entries)."""
-    paths = [FileSystems.join(output, name) for name in (*OUTPUT_SUBDIRS, *OUTPUT_FILES)]
-    existing = [p for p in paths if FileSystems.exists(p)]
-    if existing:
-        FileSystems.delete(existing)
+    """Remove an earlier run of ours from `output`: only the files its manifest.json lists
+    (plus report.html, staging and lock leftovers), under the output's lock. Raises
+    UserError, deleting nothing, when `output` holds anything else (`--output .` in a source
+    checkout): see pipelines/output.py for the rule. A run does not need this: it is built
+    beside the previous one and swapped in (`execute`)."""
+    remove_run(output, OUTPUT_MANIFEST, OUTPUT_SIDE_FILES, "pipelines.curate")
 
 
 def resolve(argv: list[str] | None, write_corpus: bool = True):
     """Flags and config file -> (PipelineOptions, CurateConfig). Without --input, the
     embedded sample corpus is the input (written unless `write_corpus` is false) and, unless
-    stages.balance says otherwise, the demo's source mix applies."""
+    stages.balance says otherwise, the demo's source mix applies. Raises UserError for a bad
+    flag, config file or stage setting."""
     options = load_options(argv)
     FileSystems.set_options(options)  # credentials/endpoints for gs://, s3:// on the driver
     inputs = options.view_as(CurateOptions).input
@@ -362,8 +371,13 @@ def resolve(argv: list[str] | None, write_corpus: bool = True):
             config = dataclasses.replace(
                 config, stages={**config.stages, BALANCE_STAGE: SAMPLE_CORPUS_MIX}
             )
-        return options, config
-    return options, curate_config(options, inputs)
+    else:
+        config = curate_config(options, inputs)
+    try:  # bad stage settings are the user's to fix: one line, before anything runs
+        build_stage_configs(config)[BALANCE_STAGE].check_sources({s for s, _ in config.inputs})
+    except ValueError as err:
+        raise UserError(str(err)) from err
+    return options, config
 
 
 def describe(options, config: CurateConfig) -> str:
@@ -399,28 +413,73 @@ def run(argv: list[str] | None = None, show_progress: bool = False) -> dict:
     return execute(*resolve(argv), show_progress=show_progress)
 
 
-def execute(options, config: CurateConfig, show_progress: bool = False) -> dict:
+def execute(
+    options, config: CurateConfig, show_progress: bool = False, in_place: bool = False
+) -> dict:
     """Run the graph for `config` with the runner `options` name; return the manifest.
-    `show_progress`: print what has been read so far on stderr while an in-process local
-    run works."""
-    clear_output(config.output)
-    if dask_compat.uses_dask_runner(options.view_as(StandardOptions).runner):
-        dask_compat.patch()
-    runner = runner_for(options)
-    in_process = isinstance(runner, OfflineDirectRunner) and in_memory(options)
-    with ProgressReporter() if in_process and show_progress else contextlib.nullcontext():
-        with beam.Pipeline(runner=runner, options=options) as pipeline:
-            build(pipeline, config)
-    dask_compat.close_client(pipeline.result)
-    temporary = FileSystems.join(config.output, TEMPORARY_DIR)
-    if FileSystems.exists(temporary):
-        FileSystems.delete([temporary])
-    if FileSystems.get_scheme(config.output) in (None, "file"):
-        write_report(config.output)
-    else:  # the report reads Parquet with local paths
-        logging.info("no report.html for an output on %s", config.output)
-    with FileSystems.open(FileSystems.join(config.output, "manifest.json")) as f:
-        return json.loads(f.read())
+
+    The run is built in OUTPUT/_staging/<run id>/ while holding OUTPUT's lock, and swapped
+    in only once its manifest and report are written (pipelines/output.py): until then the
+    previous run stays as it was, and a run that fails or is killed leaves it so. Raises,
+    before anything is written, UserError for an input pattern that names no file, a
+    --tokenizer that cannot be used or an output folder holding files that are not ours,
+    and RunFailed when another run holds the lock. A run that read no record, or only
+    unreadable ones, raises RunFailed after writing its manifest, which stays in the
+    staging folder (the next run removes it); nothing is swapped in.
+    `in_place`: write straight into `config.output`, which the caller has prepared and
+    locked (a refresh builds a new version folder so). `show_progress`: print what has
+    been read so far on stderr while an in-process local run works."""
+    if config.tokenizer_path:  # checked on the driver: a bad path is a one-line error
+        try:
+            load_tokenizer_json(
+                config.tokenizer_path,
+                config.pack.tail == TAIL_PAD,
+                config.tokenizer.eos_token,
+                config.tokenizer.pad_token,
+            )
+        except ValueError as err:
+            raise UserError(str(err)) from err
+    if in_place:
+        claim = contextlib.nullcontext()
+    else:
+        check_inputs(config.inputs, config.stages.get(READ_STAGE))
+        claim = StagedOutput(config.output, OUTPUT_MANIFEST, OUTPUT_SIDE_FILES, "pipelines.curate")
+    with claim as staged:
+        target, run_config = config.output, config
+        if staged is not None:
+            target, stages = staged.staging, config.stages
+            near_dedup = stages.get(NEAR_DEDUP_STAGE) or {}
+            if near_dedup.get("index_output"):  # an index inside the output moves with it
+                index = staged.rebase(near_dedup["index_output"])
+                stages = {**stages, NEAR_DEDUP_STAGE: {**near_dedup, "index_output": index}}
+            run_config = dataclasses.replace(config, output=target, stages=stages)
+        if dask_compat.uses_dask_runner(options.view_as(StandardOptions).runner):
+            dask_compat.patch()
+        runner = runner_for(options)
+        in_process = isinstance(runner, OfflineDirectRunner) and in_memory(options)
+        with ProgressReporter() if in_process and show_progress else contextlib.nullcontext():
+            with beam.Pipeline(runner=runner, options=options) as pipeline:
+                build(pipeline, run_config)
+        dask_compat.close_client(pipeline.result)
+        delete_tree(FileSystems.join(target, TEMPORARY_DIR))
+        manifest_path = FileSystems.join(target, OUTPUT_MANIFEST)
+        with FileSystems.open(manifest_path) as f:
+            manifest = json.loads(f.read())
+        if staged is not None:  # the manifest names where the run will be, not the staging
+            manifest["config"] = config.to_dict()
+            write_bytes(manifest_path, to_json(manifest).encode("utf-8"))
+        if FileSystems.get_scheme(target) in (None, "file"):
+            write_report(target)
+        else:  # the report reads Parquet with local paths
+            logging.info("no report.html for an output on %s", config.output)
+        failure = run_failure(manifest["records"])
+        if failure:
+            if staged is not None:
+                staged.keep()
+            raise RunFailed(f"{failure}; nothing replaced; the run's manifest is {manifest_path}")
+        if staged is not None:
+            staged.commit()
+    return manifest
 
 
 def summary(manifest: dict, seconds: float) -> str:
@@ -456,7 +515,12 @@ def summary(manifest: dict, seconds: float) -> str:
     return "\n".join(lines)
 
 
+@command_line
 def main(argv: list[str] | None = None) -> int:
+    """The command line. Exit codes: 0 done; 1 the run failed (records that do not add up,
+    no record read, only unreadable input, the output locked by another run); 2 nothing ran
+    (a bad flag, config file, stage setting, input pattern or output folder). Failures are
+    one `error: ...` line on stderr."""
     logging.basicConfig(level=logging.WARNING)
     dry_run, argv = pop_dry_run(sys.argv[1:] if argv is None else argv)
     if dry_run:
@@ -465,7 +529,10 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     manifest = run(argv, show_progress=True)
     print(summary(manifest, time.monotonic() - started))
-    return 0 if manifest["records"]["balanced"] else 1
+    if not manifest["records"]["balanced"]:
+        print_error("records read != kept + dropped + dead-lettered: see the manifest's inputs")
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

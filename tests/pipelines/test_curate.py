@@ -301,8 +301,8 @@ def test_dry_run_prints_the_plan_and_runs_nothing(tmp_path, capsys, monkeypatch)
     assert main(["--dry_run=true"]) == 0
     assert "  balance: BalanceConfig(targets={'web': 0.5" in capsys.readouterr().out
     assert not any(tmp_path.iterdir())
-    with pytest.raises(ValueError, match="unknown stage"):
-        main(["--dry_run", '--stages={"nope": {}}'])
+    assert main(["--dry_run", '--stages={"nope": {}}']) == 2
+    assert capsys.readouterr().err.startswith("error: unknown stage(s) under stages: nope")
 
 
 def test_a_record_lost_between_reading_and_writing_is_reported(tmp_path, monkeypatch):
@@ -322,3 +322,128 @@ def test_a_record_lost_between_reading_and_writing_is_reported(tmp_path, monkeyp
     entry = manifest["inputs"][0]
     assert (entry["read"], entry["accounted"]) == (5, 4)
     assert not manifest["records"]["balanced"]
+
+
+# ---------------------------------------------------------------------------------------
+# The output folder and exit codes (pipelines/output.py)
+
+
+def _tree_hashes(directory: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(directory.rglob("*"))
+        if p.is_file()
+    }
+
+
+def _small_input(directory: Path) -> str:
+    write_input(directory / "a.jsonl", jsonl_bytes([{"text": f"document {i}"} for i in range(9)]))
+    return f"--input=web={directory}/*.jsonl"
+
+
+def test_a_rerun_replaces_the_previous_run_only_once_it_is_complete(
+    fixtures, tmp_path, monkeypatch
+):
+    from transforms import tokenize
+
+    out = tmp_path / "out"
+    argv = [*SMALL, f"--output={out}", f"--input=web={fixtures}/web-jsonl/c4-sample.01.json.gz"]
+    run([*argv, "--dp_world_size=2"])
+    before = _tree_hashes(out)
+    assert {"tokens/tokens-00001-of-00002.parquet", "report.html"} <= set(before)
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("worker lost while writing token shards")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(tokenize, "_assemble_shard", fail)
+        with pytest.raises(Exception, match="worker lost"):
+            run(argv)
+    assert _tree_hashes(out) == before  # the previous run, whole; no staging, no lock
+
+    manifest = run([*argv, "--write_rejected=false"])
+    after = _tree_hashes(out)
+    listed = {
+        s["path"] for key in ("documents", "tokens", "dead_letter") for s in manifest[key]["shards"]
+    }
+    assert set(after) == listed | {"tokenizer/tokenizer.json", "manifest.json", "report.html"}
+    assert manifest["config"]["output"] == str(out) and manifest["tokens"]["dp_world_size"] == 1
+    assert sorted(p.name for p in out.iterdir()) == [
+        "documents",
+        "manifest.json",
+        "report.html",
+        "tokenizer",
+        "tokens",
+    ]  # the old rejected/ and second token shard are gone, and so are staging and lock
+
+
+def test_output_dot_in_a_source_checkout_is_refused_in_one_line(tmp_path, monkeypatch, capsys):
+    from pipelines.curate import main
+
+    checkout = tmp_path / "checkout"
+    for name in ("tokenizer/train.py", "documents/README.md", "pyproject.toml"):
+        (checkout / name).parent.mkdir(parents=True, exist_ok=True)
+        (checkout / name).write_text(name)
+    before = _tree_hashes(checkout)
+    monkeypatch.chdir(checkout)
+    assert main([*SMALL, "--output=.", _small_input(tmp_path / "in")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith(f"error: --output {checkout} is not empty and holds no manifest.json")
+    assert _tree_hashes(checkout) == before
+
+
+def test_inputs_that_name_no_file_fail_before_anything_is_written(tmp_path, capsys):
+    from pipelines.curate import main
+
+    out = tmp_path / "out"
+    assert main([f"--output={out}", f"--input=web={tmp_path}/none/*.jsonl"]) == 2
+    assert capsys.readouterr().err == (
+        f"error: --input web={tmp_path}/none/*.jsonl: input pattern matched no files\n"
+    )
+    assert main([f"--output={out}", f"--input={tmp_path}"]) == 2
+    assert f"{tmp_path} is a directory" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_a_run_that_reads_nothing_usable_fails_and_replaces_nothing(tmp_path, capsys):
+    from pipelines.curate import main
+
+    out = tmp_path / "out"
+    out.mkdir()
+    previous = {"records": {"read": 1, "dead_lettered": 0}, "tokens": {"shards": []}}
+    (out / "manifest.json").write_text(json.dumps(previous))
+    for name in ("empty-1.jsonl", "empty-2.jsonl"):
+        write_input(tmp_path / "in" / name, b"")
+    assert main([*SMALL, f"--output={out}", f"--input=web={tmp_path}/in/*.jsonl"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith("error: all 2 records read were unreadable (dead-lettered)")
+    kept = Path(err.rsplit(" ", 1)[1].strip())  # the failed run's manifest, for a look
+    assert kept.parent.parent == out / "_staging"
+    assert json.loads(kept.read_text())["records"]["dead_lettered"] == 2
+    assert json.loads((out / "manifest.json").read_text()) == previous
+    # The next run removes what the failed one left.
+    assert main([*SMALL, f"--output={out}", _small_input(tmp_path / "good")]) == 0
+    assert not (out / "_staging").exists()
+
+
+def test_a_second_run_on_the_same_output_fails_naming_the_first(tmp_path, capsys):
+    import socket
+
+    from pipelines.curate import main
+
+    out = tmp_path / "out"
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        out.mkdir()
+        lock = {"pid": holder.pid, "host": socket.gethostname(), "command": "pipelines.curate"}
+        (out / "_lock.json").write_text(json.dumps(lock))
+        assert main([*SMALL, f"--output={out}", _small_input(tmp_path / "in")]) == 1
+    finally:
+        holder.kill()
+        holder.wait()
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert f"is in use by pipelines.curate (pid {holder.pid} on {socket.gethostname()}" in err
+    assert sorted(p.name for p in out.iterdir()) == ["_lock.json"]
