@@ -17,6 +17,12 @@ survivors (earlier versions win) and tokenizes with the first version's tokenize
 versions' token shards can be trained on together. A run is written under
 `_staging-vNNNN/` and renamed into place, and only then is the index rewritten (atomically):
 a run that fails part way leaves the earlier versions and the index as they were.
+
+One run at a time: a run holds `_lock.json` under the dataset root (pid, host, start time;
+see pipelines/output.py) from reading the index to rewriting it; a second run fails at once
+with one line naming the holder (exit 1), and a lock whose process died on this host is
+taken over. Under the lock, staging folders a killed or failed run left are removed first.
+Exit codes as for pipelines.curate: 2 for a bad flag or input pattern, 1 for a failed run.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 import sys
 import time
 from datetime import UTC, datetime
@@ -32,14 +39,22 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines.curate import execute, resolve, summary
-from pipelines.options import CurateConfig, CurateOptions
+from pipelines.options import (
+    CurateConfig,
+    CurateOptions,
+    UserError,
+    check_inputs,
+    command_line,
+    print_error,
+)
+from pipelines.output import OutputLock, delete_tree, is_local, iter_files, move_tree, write_bytes
 from schemas.manifest import to_json
 from transforms.near_dedup import STAGE as NEAR_DEDUP_STAGE
 from transforms.readers import READ_STAGE, ReaderConfig, match_input_files
 from transforms.readers.files import InputFile
-from transforms.write import TEMPORARY_DIR, write_atomically
 
 INDEX_FILE = "index.json"
+STAGING_PREFIX = "_staging-"
 DEDUP_INDEX_DIR = "dedup-index"
 TOKENIZER_PATH = "tokenizer/tokenizer.json"
 
@@ -109,37 +124,55 @@ def version_config(config: CurateConfig, root: str, index: dict, staging: str, f
 
 
 def _write_atomically(directory: str, name: str, text: str) -> None:
-    """Replace `directory/name` by a rename, leaving no temporary folder behind."""
-    write_atomically(directory, name, text.encode("utf-8"))
-    FileSystems.delete([FileSystems.join(directory, TEMPORARY_DIR)])
+    """Replace `directory/name` at once (a rename on local disk, one upload elsewhere)."""
+    write_bytes(FileSystems.join(directory, name), text.encode("utf-8"))
+
+
+def stale_staging(root: str) -> list[str]:
+    """The `_staging-*` folders under `root`: what failed or killed runs left behind."""
+    if is_local(root):
+        if not os.path.isdir(root):
+            return []
+        names = os.listdir(root)
+    else:
+        names = {f.split("/", 1)[0] for f in iter_files(root) if "/" in f}
+    return sorted(FileSystems.join(root, n) for n in names if n.startswith(STAGING_PREFIX))
 
 
 def refresh(argv: list[str]) -> dict | None:
     """Curate the new input files into the next version; return its index entry, or None
-    when there is nothing new."""
+    when there is nothing new. UserError for bad flags or inputs; RunFailed when another
+    run holds the dataset root or the run read nothing usable."""
     options, config = resolve(argv, write_corpus=False)
     root = options.view_as(RefreshOptions).dataset_root
     if not root:
-        raise ValueError("--dataset_root is required")
+        raise UserError("--dataset_root is required")
     if not options.view_as(CurateOptions).input:
-        raise ValueError("--input is required: refresh has no embedded corpus")
+        raise UserError("--input is required: refresh has no embedded corpus")
     if "output" in options.get_all_options(drop_default=True):
-        raise ValueError("--output is not used: versions are written under --dataset_root")
+        raise UserError("--output is not used: versions are written under --dataset_root")
+    check_inputs(config.inputs, config.stages.get(READ_STAGE))
     root = root.rstrip("/")
+    with OutputLock(root, "pipelines.refresh"):
+        for stale in stale_staging(root):
+            delete_tree(stale)
+        return _next_version(options, config, root)
+
+
+def _next_version(options, config: CurateConfig, root: str) -> dict | None:
     index = load_index(root)
     files = new_files(input_files(config), index)
     if not files:
         return None
     version = f"v{len(index['versions']) + 1:04d}"
-    staging, final = FileSystems.join(root, f"_staging-{version}"), FileSystems.join(root, version)
-    for stale in (staging, final):  # what a failed run left behind (final: not in the index)
-        if FileSystems.exists(stale):
-            FileSystems.delete([stale])
-    manifest = execute(options, version_config(config, root, index, staging, files))
+    staging = FileSystems.join(root, f"{STAGING_PREFIX}{version}")
+    final = FileSystems.join(root, version)
+    delete_tree(final)  # renamed into place by a run that died before rewriting the index
+    manifest = execute(options, version_config(config, root, index, staging, files), in_place=True)
     # The manifest names where it was written; name where it now is.
     manifest["config"] = json.loads(json.dumps(manifest["config"]).replace(staging, final))
     _write_atomically(staging, "manifest.json", to_json(manifest))
-    FileSystems.rename([staging], [final])
+    move_tree(staging, final)
     entry = {
         "version": version,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -155,6 +188,7 @@ def refresh(argv: list[str]) -> dict | None:
     return entry
 
 
+@command_line
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
     argv = sys.argv[1:] if argv is None else argv
@@ -168,7 +202,10 @@ def main(argv: list[str] | None = None) -> int:
         manifest = json.loads(f.read())
     print(f"{entry['version']}: {len(entry['files'])} new file(s)")
     print(summary(manifest, time.monotonic() - started))
-    return 0 if manifest["records"]["balanced"] else 1
+    if not manifest["records"]["balanced"]:
+        print_error("records read != kept + dropped + dead-lettered: see the manifest's inputs")
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

@@ -4,7 +4,12 @@ and a failed run that changes nothing."""
 import gzip
 import hashlib
 import json
+import os
 import shutil
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -119,3 +124,70 @@ def test_a_changed_file_counts_as_new():
     files = [{"path": "/a", "size": 3, "mtime": 1.0}, {"path": "/b", "size": 1, "mtime": 1.0}]
     assert refresh_module.new_files(files, index) == files[1:]
     assert refresh_module.new_files([{"path": "/a", "size": 4, "mtime": 2.0}], index)
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_a_second_refresh_fails_in_one_line_naming_the_run_that_holds_the_root(
+    raw, tmp_path, capsys
+):
+    root = tmp_path / "dataset"
+    first = subprocess.Popen(
+        [sys.executable, "-m", "pipelines.refresh", *_argv(root, raw)],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not (root / "_lock.json").exists():
+            assert first.poll() is None and time.monotonic() < deadline, first.communicate()
+            time.sleep(0.1)
+        assert main(_argv(root, raw)) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1
+        assert err.startswith(f"error: {root} is in use by pipelines.refresh (pid {first.pid} on ")
+        out, err = first.communicate(timeout=600)
+    finally:
+        first.kill()
+    assert first.returncode == 0, err[-2000:]
+    assert "v0001: 2 new file(s)" in out
+    assert sorted(p.name for p in root.iterdir()) == ["index.json", "v0001"]
+
+
+def test_what_a_killed_run_left_is_removed_under_the_lock(raw, tmp_path):
+    root = tmp_path / "dataset"
+    for orphan in ("_staging-v0001/tokens/t.parquet", "_staging-v0003/manifest.json"):
+        (root / orphan).parent.mkdir(parents=True, exist_ok=True)
+        (root / orphan).write_text("left by a killed run")
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    lock = {"pid": dead.pid, "host": socket.gethostname(), "command": "pipelines.refresh"}
+    (root / "_lock.json").write_text(json.dumps(lock))
+    assert refresh(_argv(root, raw))["version"] == "v0001"
+    assert sorted(p.name for p in root.iterdir()) == ["index.json", "v0001"]
+
+
+def test_a_refresh_of_only_empty_files_fails_and_writes_no_version(raw, tmp_path, capsys):
+    root = tmp_path / "dataset"
+    refresh(_argv(root, raw))
+    index = (root / "index.json").read_bytes()
+    (raw / "c4-sample.05.json.gz").write_bytes(gzip.compress(b"", mtime=0))
+    assert main(_argv(root, raw)) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith("error: all 1 records read were unreadable (dead-lettered)")
+    assert (root / "index.json").read_bytes() == index and not (root / "v0002").exists()
+
+
+def test_user_errors_are_one_line_and_exit_2(tmp_path, capsys):
+    assert main([*FLAGS, "--input=web=/none/*.json"]) == 2
+    assert capsys.readouterr().err == "error: --dataset_root is required\n"
+    assert main([*FLAGS, f"--dataset_root={tmp_path}", f"--input=web={tmp_path}/*.json"]) == 2
+    assert capsys.readouterr().err == (
+        f"error: --input web={tmp_path}/*.json: input pattern matched no files\n"
+    )
+    assert list(tmp_path.iterdir()) == []
