@@ -13,10 +13,15 @@ under DIR:
   runs win); `--index_output` writes it elsewhere
 - `summary.json`: counts (records read = kept + near duplicates + dropped on read +
   dead-lettered) and the shard listings
+
+A run is built in DIR/_staging/ and swapped in when complete; DIR must be new, empty or an
+earlier dedup output (pipelines/output.py). Exit codes: 2 for a bad flag, setting or input
+pattern, 1 for a run that read nothing usable or a DIR another run holds.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import sys
@@ -27,7 +32,17 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 
 from pipelines import dask_compat
 from pipelines.local_runner import runner_for
-from pipelines.options import DEFAULT_OUTPUT, CurateOptions, curate_config, load_options
+from pipelines.options import (
+    DEFAULT_OUTPUT,
+    CurateOptions,
+    RunFailed,
+    UserError,
+    check_inputs,
+    command_line,
+    curate_config,
+    load_options,
+)
+from pipelines.output import StagedOutput, delete_tree, run_failure, write_bytes
 from schemas import arrow
 from schemas.document import DeadLetter, Document, Rejected, document_order
 from schemas.manifest import shard_listing, to_json
@@ -37,7 +52,7 @@ from transforms.readers import READ_STAGE, ReaderConfig, ReadInputs
 from transforms.write import TEMPORARY_DIR, WriteSharded, write_atomically
 
 DEFAULT_DEDUP_OUTPUT = "./out/dedup"
-OUTPUT_ENTRIES = ("documents", "clusters", "index", TEMPORARY_DIR, "summary.json")
+SUMMARY_FILE = "summary.json"
 TARGET_SHARD_BYTES = 256 << 20
 
 
@@ -174,38 +189,53 @@ def _write_summary(
 
 
 def run(argv: list[str] | None = None) -> dict:
-    """Run near-dedup to completion; returns the summary (also written as summary.json)."""
+    """Run near-dedup to completion; returns the summary (also written as summary.json).
+
+    Like a curate run (pipelines/output.py): built in OUTPUT/_staging/<run id>/ under
+    OUTPUT's lock and swapped in once summary.json is written; an output folder holding
+    files that are not ours is refused. UserError for bad flags, settings or inputs;
+    RunFailed for a run that read no record or only unreadable ones (nothing replaced)."""
     options = load_options(argv)
     FileSystems.set_options(options)
     opts = options.view_as(CurateOptions)
     if not opts.input:
-        raise ValueError("--input is required")
+        raise UserError("--input is required")
     if opts.output == DEFAULT_OUTPUT:
         opts.output = DEFAULT_DEDUP_OUTPUT
     resolved = curate_config(options, opts.input)
     output = resolved.output
-    reader = ReaderConfig.from_dict({**(resolved.stages.get(READ_STAGE) or {})})
-    config = dedup_settings(options, output)
-    existing = [FileSystems.join(output, e) for e in OUTPUT_ENTRIES]
-    existing = [p for p in existing if FileSystems.exists(p)]
-    if existing:
-        FileSystems.delete(existing)
-    if dask_compat.uses_dask_runner(options.view_as(StandardOptions).runner):
-        dask_compat.patch()
-    with beam.Pipeline(runner=runner_for(options), options=options) as pipeline:
-        build(pipeline, resolved.inputs, output, reader, config)
-    dask_compat.close_client(pipeline.result)
-    for temporary in {
-        FileSystems.join(output, TEMPORARY_DIR),
-        FileSystems.join(config.index_output.rstrip("/").rsplit("/", 1)[0] or "/", TEMPORARY_DIR),
-    }:
-        if FileSystems.exists(temporary):
-            FileSystems.delete([temporary])
-    with FileSystems.open(FileSystems.join(output, "summary.json")) as f:
-        return json.loads(f.read())
+    try:
+        reader = ReaderConfig.from_dict({**(resolved.stages.get(READ_STAGE) or {})})
+        config = dedup_settings(options, output)
+    except ValueError as err:
+        raise UserError(str(err)) from err
+    check_inputs(resolved.inputs, resolved.stages.get(READ_STAGE))
+    with StagedOutput(output, SUMMARY_FILE, command="pipelines.dedup") as staged:
+        staged_config = dataclasses.replace(config, index_output=staged.rebase(config.index_output))
+        if dask_compat.uses_dask_runner(options.view_as(StandardOptions).runner):
+            dask_compat.patch()
+        with beam.Pipeline(runner=runner_for(options), options=options) as pipeline:
+            build(pipeline, resolved.inputs, staged.staging, reader, staged_config)
+        dask_compat.close_client(pipeline.result)
+        index_parent = staged_config.index_output.rstrip("/").rsplit("/", 1)[0] or "/"
+        for folder in {staged.staging, index_parent}:
+            delete_tree(FileSystems.join(folder, TEMPORARY_DIR))
+        summary_path = FileSystems.join(staged.staging, SUMMARY_FILE)
+        with FileSystems.open(summary_path) as f:
+            summary = json.loads(f.read())
+        summary["near_dedup"]["index_output"] = config.index_output  # not the staging path
+        write_bytes(summary_path, to_json(summary).encode("utf-8"))
+        failure = run_failure(summary["records"])
+        if failure:
+            staged.keep()
+            raise RunFailed(f"{failure}; nothing replaced; the run's summary is {summary_path}")
+        staged.commit()
+    return summary
 
 
+@command_line
 def main(argv: list[str] | None = None) -> int:
+    """The command line; exit codes as for pipelines.curate (2: nothing ran, 1: failed)."""
     logging.basicConfig(level=logging.WARNING)
     summary = run(sys.argv[1:] if argv is None else argv)
     records = summary["records"]

@@ -1,7 +1,10 @@
 """Option parsing for every shipped config (no live Flink or Dataflow here) and the Dockerfile."""
 
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import apache_beam
@@ -229,3 +232,30 @@ def test_command_line_turns_user_errors_and_failed_runs_into_one_line(capsys):
     with pytest.raises(ValueError, match="traceback"):
         main(["bug"])
     assert main([]) == 0
+
+
+@pytest.mark.parametrize(
+    ("module", "flags", "line"),
+    [
+        ("curate", ["--config={tmp}/missing.yaml"], "--config {tmp}/missing.yaml: No such file"),
+        ("curate", ["--seq_len=long"], "argument --seq_len: invalid int value: 'long'"),
+        ("dedup", ["--input={tmp}/*.jsonl"], "--input {tmp}/*.jsonl: input pattern matched no"),
+        ("dedup", ['--stages={{"lang": {{}}}}', "--input=x"], "unknown stage(s) under stages"),
+        ("refresh", ["--input=web={tmp}/*.json"], "--dataset_root is required"),
+    ],
+)
+def test_every_command_reports_a_user_error_in_one_line_with_exit_code_2(
+    module, flags, line, tmp_path
+):
+    result = subprocess.run(
+        [sys.executable, "-m", f"pipelines.{module}", *(f.format(tmp=tmp_path) for f in flags)],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("error: " + line.format(tmp=tmp_path)), result.stderr
+    assert result.stderr.count("\n") == 1 and not result.stdout
+    assert list(tmp_path.iterdir()) == []  # nothing written: no output, no corpus
