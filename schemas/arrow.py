@@ -26,6 +26,8 @@ DOCUMENT_SCHEMA = pa.schema(
     ]
 )
 
+# `text` holds the dropped document PII-redacted as the kept ones are, unless
+# stages.pii.rejected_text is "full" (transforms/pii/dropped.py).
 REJECTED_SCHEMA = (
     DOCUMENT_SCHEMA.append(pa.field("stage", pa.string(), nullable=False))
     .append(pa.field("reason", pa.string(), nullable=False))
