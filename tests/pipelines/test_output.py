@@ -1,11 +1,13 @@
 """The output folder: staging and swap, ownership, the lock; on local disk and on s3://
-(a local moto server), without running a pipeline."""
+(a local moto server), mostly without running a pipeline."""
 
 import json
 import os
 import socket
 import subprocess
 import sys
+import types
+import uuid
 from pathlib import Path
 
 import pytest
@@ -312,7 +314,10 @@ def test_a_second_staged_run_fails_while_the_first_holds_the_output(tmp_path):
 
 
 @pytest.fixture
-def bucket(monkeypatch):
+def s3(monkeypatch):
+    """`url` of a new bucket on a local moto server and the `flags` that point Beam's s3://
+    filesystem at it (set for this process's FileSystems too). Moto keeps buckets across
+    servers in one process, hence a new bucket per test."""
     moto_server = pytest.importorskip("moto.server", reason="needs moto[server] (dev extra)")
     boto3 = pytest.importorskip("boto3", reason="needs apache-beam[aws] (the dev extra)")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
@@ -324,20 +329,23 @@ def bucket(monkeypatch):
     server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port)
     server.start()
     endpoint = f"http://127.0.0.1:{port}"
-    boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="runs")
-    FileSystems.set_options(
-        PipelineOptions(
-            [
-                f"--s3_endpoint_url={endpoint}",
-                "--s3_access_key_id=testing",
-                "--s3_secret_access_key=testing",
-                "--s3_region_name=us-east-1",
-            ]
-        )
-    )
-    yield "s3://runs"
+    name = f"runs-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=name)
+    flags = [
+        f"--s3_endpoint_url={endpoint}",
+        "--s3_access_key_id=testing",
+        "--s3_secret_access_key=testing",
+        "--s3_region_name=us-east-1",
+    ]
+    FileSystems.set_options(PipelineOptions(flags))
+    yield types.SimpleNamespace(url=f"s3://{name}", flags=flags)
     FileSystems.set_options(PipelineOptions([]))
     server.stop()
+
+
+@pytest.fixture
+def bucket(s3):
+    return s3.url
 
 
 def test_staging_swap_and_ownership_on_an_object_store(bucket):
@@ -365,3 +373,23 @@ def test_a_folder_moves_file_by_file_on_an_object_store(bucket):
         "v0001/dedup-index/i",
         f"v0001/{MANIFEST}",
     }
+
+
+def test_a_curate_run_replaces_a_previous_run_on_an_object_store(s3, fixtures):
+    from pipelines.curate import run
+
+    out = f"{s3.url}/curate"
+    _write_run(out, {"tokens/tokens-00000-of-00002.parquet": b"old", "rejected/r.parquet": b"r"})
+    manifest = run(
+        [
+            "--vocab_size=600",
+            "--seq_len=64",
+            "--write_rejected=false",
+            f"--input=web={fixtures}/web-jsonl/c4-sample.01.json.gz",
+            f"--output={out}",
+            *s3.flags,
+        ]
+    )
+    listed = {s["path"] for key in ("documents", "tokens") for s in manifest[key]["shards"]}
+    assert set(iter_files(out)) == listed | {"tokenizer/tokenizer.json", MANIFEST}
+    assert manifest["config"]["output"] == out
