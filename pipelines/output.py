@@ -269,16 +269,20 @@ def _owned_by_us(output: str, manifest, manifest_name: str, side_files) -> Calla
     return lambda name: name in files or name.startswith(prefixes)
 
 
-def check_output(output: str, manifest_name: str, side_files=()) -> dict | None:
+def check_output(
+    output: str, manifest_name: str, side_files=(), called: str | None = None
+) -> dict | None:
     """The previous run's manifest under `output` (None if there is none). Raises UserError,
     having written nothing, when `output` is a file or holds a file no run of ours wrote
-    (see the module docstring for the rule)."""
+    (see the module docstring for the rule). `called`: the folder's name in the message
+    (default `--output OUTPUT`)."""
+    called = called or f"--output {output}"
     if is_local(output) and os.path.isfile(_local_path(output)):
-        raise UserError(f"--output {output} is a file, not a directory")
+        raise UserError(f"{called} is a file, not a directory")
     manifest = _read_json(_join(output, manifest_name))
     if manifest is not None and not _is_ours(manifest):
         raise UserError(
-            f"--output {output} holds a {manifest_name} this pipeline did not write; "
+            f"{called} holds a {manifest_name} this pipeline did not write; "
             "refusing to write there: choose a new or empty directory"
         )
     owned = _owned_by_us(output, manifest, manifest_name, side_files)
@@ -297,7 +301,7 @@ def check_output(output: str, manifest_name: str, side_files=()) -> dict | None:
             else f"files its {manifest_name} does not list"
         )
         raise UserError(
-            f"--output {output} is not empty and holds {why} ({', '.join(strays)}); "
+            f"{called} is not empty and holds {why} ({', '.join(strays)}); "
             "refusing to write there: choose a new or empty directory"
         )
     return manifest
@@ -592,11 +596,14 @@ def remove_run(output: str, manifest_name: str, side_files=(), command: str = "r
         _remove_if_empty(os.path.join(_local_path(output), STAGING_DIR))
 
 
-def move_tree(source: str, destination: str) -> None:
+def move_tree(source: str, destination: str, last: str | None = None) -> None:
     """Move a folder: one atomic rename on local disk; file by file (copy + delete) on
-    object stores, where a reader must not trust `destination` until the caller says so
-    (refresh: the index names a version only after its move)."""
+    object stores, `last` (a manifest) after the rest, where a reader must not trust
+    `destination` until the caller says so (refresh: the index names a version only after
+    its move)."""
     if is_local(source):
         os.rename(_local_path(source), _local_path(destination))
         return
-    _move_files(source, destination, list(iter_files(source)))
+    files = list(iter_files(source))
+    _move_files(source, destination, [f for f in files if f != last])
+    _move_files(source, destination, [f for f in files if f == last])

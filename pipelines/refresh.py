@@ -47,7 +47,16 @@ from pipelines.options import (
     command_line,
     print_error,
 )
-from pipelines.output import OutputLock, delete_tree, is_local, iter_files, move_tree, write_bytes
+from pipelines.output import (
+    OutputLock,
+    check_output,
+    delete_tree,
+    is_local,
+    iter_files,
+    move_tree,
+    write_bytes,
+)
+from pipelines.report import REPORT_FILE
 from schemas.manifest import to_json
 from transforms.near_dedup import STAGE as NEAR_DEDUP_STAGE
 from transforms.readers import READ_STAGE, ReaderConfig, match_input_files
@@ -154,25 +163,32 @@ def refresh(argv: list[str]) -> dict | None:
     check_inputs(config.inputs, config.stages.get(READ_STAGE))
     root = root.rstrip("/")
     with OutputLock(root, "pipelines.refresh"):
-        for stale in stale_staging(root):
-            delete_tree(stale)
-        return _next_version(options, config, root)
+        index = load_index(root)
+        version = f"v{len(index['versions']) + 1:04d}"
+        staging = FileSystems.join(root, f"{STAGING_PREFIX}{version}")
+        final = FileSystems.join(root, version)
+        stale = stale_staging(root)
+        if staging not in stale:  # else `final` may be a move a killed run left half done
+            # Moved into place by a run that died before rewriting the index: ours to
+            # delete; a folder of that name that is not a version of ours is refused.
+            called = f"{final} (the next version's folder, not in {INDEX_FILE})"
+            check_output(final, "manifest.json", (REPORT_FILE,), called)
+        for folder in [*stale, final]:
+            delete_tree(folder)
+        return _next_version(options, config, root, index, version)
 
 
-def _next_version(options, config: CurateConfig, root: str) -> dict | None:
-    index = load_index(root)
+def _next_version(options, config: CurateConfig, root: str, index: dict, version: str):
     files = new_files(input_files(config), index)
     if not files:
         return None
-    version = f"v{len(index['versions']) + 1:04d}"
     staging = FileSystems.join(root, f"{STAGING_PREFIX}{version}")
     final = FileSystems.join(root, version)
-    delete_tree(final)  # renamed into place by a run that died before rewriting the index
     manifest = execute(options, version_config(config, root, index, staging, files), in_place=True)
     # The manifest names where it was written; name where it now is.
     manifest["config"] = json.loads(json.dumps(manifest["config"]).replace(staging, final))
     _write_atomically(staging, "manifest.json", to_json(manifest))
-    move_tree(staging, final)
+    move_tree(staging, final, last="manifest.json")
     entry = {
         "version": version,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),

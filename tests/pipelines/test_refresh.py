@@ -160,7 +160,12 @@ def test_a_second_refresh_fails_in_one_line_naming_the_run_that_holds_the_root(
 
 def test_what_a_killed_run_left_is_removed_under_the_lock(raw, tmp_path):
     root = tmp_path / "dataset"
-    for orphan in ("_staging-v0001/tokens/t.parquet", "_staging-v0003/manifest.json"):
+    # v0001 moved into place, the index not yet rewritten; two staging folders.
+    (root / "v0001" / "tokens").mkdir(parents=True)
+    (root / "v0001" / "tokens" / "t.parquet").write_text("a version the index misses")
+    listing = {"records": {"read": 1}, "tokens": {"shards": [{"path": "tokens/t.parquet"}]}}
+    (root / "v0001" / "manifest.json").write_text(json.dumps(listing))
+    for orphan in ("_staging-v0002/tokens/t.parquet", "_staging-v0003/manifest.json"):
         (root / orphan).parent.mkdir(parents=True, exist_ok=True)
         (root / orphan).write_text("left by a killed run")
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
@@ -191,3 +196,15 @@ def test_user_errors_are_one_line_and_exit_2(tmp_path, capsys):
         f"error: --input web={tmp_path}/*.json: input pattern matched no files\n"
     )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_folder_named_like_the_next_version_that_is_not_ours_is_refused(raw, tmp_path, capsys):
+    root = tmp_path / "dataset"
+    (root / "v0001").mkdir(parents=True)
+    (root / "v0001" / "notes.md").write_text("the user's own folder")
+    assert main(_argv(root, raw)) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {root / 'v0001'} (the next version's folder, not in index.json)")
+    assert "holds no manifest.json of this pipeline (notes.md)" in err
+    assert sorted(p.name for p in root.iterdir()) == ["v0001"]  # no lock left behind
+    assert (root / "v0001" / "notes.md").exists()
