@@ -27,8 +27,9 @@ def _hashes(out: Path, sub: str) -> dict[str, str]:
 
 
 class WorkerKiller(threading.Thread):
-    """SIGKILLs worker process `pid` as soon as the run has written its first file under
-    `out` (so the job is under way, with stages still to run); records when."""
+    """SIGKILLs worker process `pid` as soon as the run has written its first file in its
+    staging folder under `out` (so the job is under way, with stages still to run);
+    records when."""
 
     def __init__(self, pid: int, out: Path, timeout: float = 600):
         super().__init__(daemon=True)
@@ -38,7 +39,8 @@ class WorkerKiller(threading.Thread):
     def run(self):
         deadline = time.monotonic() + self.timeout
         while time.monotonic() < deadline:
-            if self.out.is_dir() and any(p.is_file() for p in self.out.rglob("*")):
+            staging = self.out / "_staging"  # the run's own files, not the output's lock
+            if staging.is_dir() and any(p.is_file() for p in staging.rglob("*")):
                 os.kill(self.pid, signal.SIGKILL)
                 self.killed_at = time.monotonic()
                 return
