@@ -56,7 +56,7 @@ from transforms.near_dedup import STAGE as NEAR_DEDUP_STAGE
 from transforms.near_dedup import NearDedup, NearDedupConfig
 from transforms.pii import STAGE as PII_STAGE
 from transforms.pii import PiiConfig
-from transforms.pii.stage import PiiRedaction
+from transforms.pii.stage import PiiRedaction, RedactDeadLetters, RedactRejected
 from transforms.progress import ProgressReporter
 from transforms.quality import LanguageConfig, LanguageFilter, QualityConfig, QualityFilter
 from transforms.readers import READ_STAGE, ReaderConfig, ReadInputs
@@ -183,8 +183,6 @@ def build(pipeline: beam.Pipeline, config: CurateConfig) -> None:
     written = {"documents": doc_shards, "tokens": token_shards, "tokenizer": tokenizer_file}
     # Dropped text leaves redacted like the kept documents (stages.pii.rejected_text and
     # dead_letter_snippets); only the written text changes, Accounting counts the records.
-    from transforms.pii.stage import RedactDeadLetters, RedactRejected
-
     if config.write_rejected:
         redacted_stages = stage_names[stage_names.index(PII_STAGE) :]  # PII and after
         written["rejected"] = (
