@@ -64,6 +64,18 @@ def read_jsonl(
     pieces: list[bytes] = []  # the current line so far; dropped once it is too long
     length = 0  # bytes of the current line so far
     head = b""  # the first bytes of a line too long to keep, for a snippet
+
+    def extend(piece: bytes) -> None:
+        """Add `piece` to the current line, or only count it once the line is too long."""
+        nonlocal pieces, length, head
+        if length + len(piece) > limit:
+            if length <= limit:  # just became too long: stop keeping it
+                head = (b"".join(pieces) + piece[: SNIPPET_CHARS * 4])[: SNIPPET_CHARS * 4]
+                pieces = []
+        elif piece:
+            pieces.append(piece)
+        length += len(piece)
+
     while True:
         try:
             chunk = next(chunks, None)
@@ -80,27 +92,24 @@ def read_jsonl(
             return
         if chunk is None:
             break
-        start = 0
-        while True:
-            newline = chunk.find(b"\n", start)
-            end = len(chunk) if newline < 0 else newline
-            if length + end - start > limit:
-                if length <= limit:  # just became too long: stop keeping it
-                    head = (b"".join(pieces) + chunk[start : start + SNIPPET_CHARS * 4])[
-                        : SNIPPET_CHARS * 4
-                    ]
-                    pieces = []
-            elif end > start:
-                pieces.append(chunk[start:end])
-            length += end - start
-            if newline < 0:
-                break
-            line_no += 1
-            if record := _line_record(pieces, length, file, line_no, offset, config):
-                yield record
-            offset += length + 1
-            pieces, length, head = [], 0, b""
-            start = newline + 1
+        first = chunk.find(b"\n")
+        if first < 0:
+            extend(chunk)
+            continue
+        extend(chunk[:first])  # the end of the line begun in earlier chunks
+        line_no += 1
+        if record := _line_record(pieces, length, file, line_no, offset, config):
+            yield record
+        offset += length + 1
+        last = chunk.rfind(b"\n")
+        if last > first:  # whole lines: no piece to keep across chunks
+            for line in chunk[first + 1 : last].split(b"\n"):
+                line_no += 1
+                if record := _line_record((line,), len(line), file, line_no, offset, config):
+                    yield record
+                offset += len(line) + 1
+        pieces, length, head = [], 0, b""
+        extend(chunk[last + 1 :])
     if length:
         if record := _line_record(pieces, length, file, line_no + 1, offset, config):
             yield record

@@ -31,6 +31,22 @@ def encoding_error(record: Document | Rejected) -> str | None:
     """Why `record` (a Document, or a Rejected's document) cannot be written as UTF-8, or
     None when every string field can."""
     doc = record.doc if isinstance(record, Rejected) else record
+    try:
+        # Fast path (most records): every field ASCII, checked without a copy.
+        if (
+            doc.text.isascii()
+            and doc.id.isascii()
+            and doc.source.isascii()
+            and doc.source_file.isascii()
+            and (doc.url is None or doc.url.isascii())
+            and (doc.timestamp is None or doc.timestamp.isascii())
+            and (doc.sub_source is None or doc.sub_source.isascii())
+            and (doc.lang is None or doc.lang.isascii())
+            and (doc.content_type is None or doc.content_type.isascii())
+        ):
+            return None
+    except AttributeError:
+        pass  # a field that is not a string: named below
     for name in STRING_FIELDS:
         value = getattr(doc, name)
         if value is None:

@@ -432,3 +432,46 @@ def test_an_io_error_ends_the_file_with_a_dead_letter_that_says_where(tmp_path):
     assert [d.text for d in docs] == ["line 0", "line 1"]
     assert "OSError('disk on fire')" in letter.error and letter.line == 3
     assert f"{len(data) - 40} of its {len(data)} left unread" in letter.error
+
+
+@pytest.mark.parametrize("piece", [1, 2, 7, 64, 1 << 20])
+def test_lines_split_across_chunks_read_the_same_whatever_the_chunk_size(piece):
+    data = (
+        jsonl_bytes(
+            [
+                {"text": "a"},
+                "",
+                {"text": "b" * 300},
+                "{broken",
+                {"id": 7, "text": "c" * 50},
+                "x" * 900,
+            ]
+        )
+        + b'{"text": "no newline at the end"}'
+    )
+
+    class Pieces(io.BytesIO):
+        def read(self, size=-1):
+            return super().read(min(size, piece))
+
+    file = InputFile("test", "x.jsonl", "x.jsonl", len(data))
+    records = list(jsonl.read_jsonl(file, Pieces(data), config=ReaderConfig(max_record_bytes=400)))
+    summary = [
+        (type(r).__name__, getattr(r, "line", None), getattr(r, "offset", None)) for r in records
+    ]
+    assert summary == [
+        ("Document", None, None),
+        ("Document", None, None),
+        ("DeadLetter", 4, data.index(b"{broken")),
+        ("Document", None, None),
+        ("Rejected", None, None),
+        ("Document", None, None),
+    ]
+    assert [r.doc.id if isinstance(r, Rejected) else getattr(r, "id", None) for r in records] == [
+        "test:x.jsonl:1",
+        "test:x.jsonl:3",
+        None,
+        "7",
+        "test:x.jsonl:6",
+        "test:x.jsonl:7",
+    ]
