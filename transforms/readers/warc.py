@@ -91,7 +91,7 @@ from transforms.readers.compression import (
 from transforms.readers.config import DEFAULT_CONFIG, ReaderConfig
 from transforms.readers.files import InputFile
 from transforms.readers.reasons import READ_STAGE, TOO_LARGE
-from transforms.readers.records import encoding_error
+from transforms.readers.records import encoding_error, unread_note
 
 WARC_SUFFIXES = (".warc", ".warc.gz", ".warc.zst")
 WET_SUFFIXES = (".wet", ".wet.gz", ".warc.wet", ".warc.wet.gz", ".wet.zst")
@@ -326,16 +326,30 @@ def _compression(head: bytes) -> str | None:
     return min(found, key=lambda hit: hit[0])[1] if found else None
 
 
-def _decompressed(handle: BinaryIO) -> Iterator[bytes | Damage]:
+class _Raw:
+    """The file's raw chunks, counting how many bytes were taken, and its compression."""
+
+    def __init__(self, handle: BinaryIO):
+        self.handle = handle
+        self.taken = 0
+        self.compression: str | None = None
+
+    def chunks(self) -> Iterator[bytes]:
+        for chunk in iter_file_chunks(self.handle, RAW_CHUNK_BYTES):
+            self.taken += len(chunk)
+            yield chunk
+
+
+def _decompressed(raw: _Raw) -> Iterator[bytes | Damage]:
     """Decompressed chunks. Gzip damage yields a Damage marker and decoding resumes at the
     next gzip member that holds a WARC record; zstd damage raises CorruptInput."""
-    raw = iter_file_chunks(handle, RAW_CHUNK_BYTES)
-    first = next(raw, b"")
-    chunks = itertools.chain([first], raw)
-    compression = _compression(first)
-    if compression == "gzip":
+    chunks = raw.chunks()
+    first = next(chunks, b"")
+    chunks = itertools.chain([first], chunks)
+    raw.compression = _compression(first)
+    if raw.compression == "gzip":
         return inflate_gzip_members(chunks, b"WARC/")
-    if compression == "zstd":
+    if raw.compression == "zstd":
         return read_chunks(chunks, "zstd")
     return chunks
 
@@ -362,7 +376,14 @@ def _read(file: InputFile, handle: BinaryIO, config: ReaderConfig, wet: bool):
     # The window must hold a whole block that is read, to look inside it for records its
     # Content-Length swallowed.
     window = max(WINDOW_BYTES, config.max_record_bytes + 2 * MAX_HEADER_BYTES + (1 << 20))
-    stream = _Stream(_decompressed(handle), window)
+    raw = _Raw(handle)
+    stream = _Stream(_decompressed(raw), window)
+
+    def unread() -> str:
+        """How much of the file is left unread when the stream ends at damage."""
+        taken = getattr(stream.error, "raw_offset", None)
+        taken = raw.taken if taken is None else taken
+        return unread_note(stream.pos, taken, file.size, raw.compression is not None)
 
     def dead(error: str, number: int, offset: int | None, snippet: bytes = b"") -> DeadLetter:
         text = snippet[: SNIPPET_CHARS * 4].decode("utf-8", "replace")[:SNIPPET_CHARS]
@@ -409,7 +430,8 @@ def _read(file: InputFile, handle: BinaryIO, config: ReaderConfig, wet: bool):
                 if header_end is None and stream.at_end:
                     # FastWARC hands out a record whose header the end of the data cut off.
                     damage_told = stream.error is not None
-                    yield dead(_cut_short(stream, "the WARC header is incomplete"), number, start)
+                    error = _cut_short(stream, "the WARC header is incomplete", unread())
+                    yield dead(error, number, start)
                     continue
                 record_type = record.record_type
                 outcome = None
@@ -452,7 +474,7 @@ def _read(file: InputFile, handle: BinaryIO, config: ReaderConfig, wet: bool):
                     got = stream.pos - header_end
                     damage_told = stream.error is not None
                     detail = f"{got} of {block_length} bytes"
-                    outcome = dead(_cut_short(stream, detail), number, start)
+                    outcome = dead(_cut_short(stream, detail, unread()), number, start)
                 if not cut and expected is not None and digest is not True:
                     junk = stream.junk_after(expected)
                     if junk is not None:
@@ -475,7 +497,8 @@ def _read(file: InputFile, handle: BinaryIO, config: ReaderConfig, wet: bool):
         except (GeneratorExit, KeyboardInterrupt, SystemExit):
             raise
         except BaseException as err:  # noqa: BLE001 - FastWARC panics are BaseExceptions
-            yield dead(f"WARC parsing stopped: {err!r}", number + 1, stream.pos)
+            error = f"WARC parsing stopped: {err!r}; {unread()}"
+            yield dead(error, number + 1, stream.pos)
             return
         if restart is not None:
             stream.rewind(restart)
@@ -483,7 +506,7 @@ def _read(file: InputFile, handle: BinaryIO, config: ReaderConfig, wet: bool):
             continue
         if stream.error is not None:
             if not damage_told:
-                yield dead(_describe(stream), number + 1, stream.error.offset)
+                yield dead(_describe(stream, unread()), number + 1, stream.error.offset)
             if stream.resume():
                 expected, previous = stream.pos, None
                 continue
@@ -518,20 +541,20 @@ def _also(error: str, outcome) -> str:
     return error
 
 
-def _cut_short(stream: _Stream, detail: str) -> str:
+def _cut_short(stream: _Stream, detail: str, unread: str) -> str:
     """The error of a record the end of the readable data cut off, with the damage, if any."""
     if stream.error is None:
         return f"{CUT_SHORT} ({detail})"
-    return f"{CUT_SHORT} ({detail}): {_describe(stream)}"
+    return f"{CUT_SHORT} ({detail}): {_describe(stream, unread)}"
 
 
-def _describe(stream: _Stream) -> str:
-    """The stream's damage, and where reading went on after it."""
+def _describe(stream: _Stream, unread: str) -> str:
+    """The stream's damage, and where reading went on after it (or what was left unread)."""
     text = str(stream.error)
     if stream.damage is not None and stream.damage.resumed:
         skipped = stream.damage.skipped_raw_bytes
-        text += f"; resumed at the next intact record, {skipped} compressed bytes on"
-    return text
+        return text + f"; resumed at the next intact record, {skipped} compressed bytes on"
+    return f"{text}; {unread}"
 
 
 def _base(record, file: InputFile, number: int) -> Document:

@@ -754,3 +754,34 @@ def test_a_document_with_a_lone_surrogate_is_a_dead_letter_at_its_record(tmp_pat
         (3, len(records[0]) + len(records[1])),
     ]
     assert all("'text' cannot be encoded as UTF-8" in d.error for d in dead)
+
+
+def test_a_stream_that_ends_in_damage_says_how_much_was_left_unread(tmp_path):
+    words = [hashlib.sha256(b"%d" % i).hexdigest() for i in range(16000)]  # incompressible
+    records = [response(page(" ".join(words[i * 400 : i * 400 + 400])), str(i)) for i in range(40)]
+    blob = bytearray(zstandard.ZstdCompressor(write_checksum=True).compress(b"".join(records)))
+    blob[len(blob) // 2] ^= 0xFF  # the frame's data: decoding cannot go on after it
+    path = tmp_path / "a.warc.zst"
+    path.write_bytes(bytes(blob))
+    docs, _, dead = split(read(path))
+    assert 0 < len(docs) < 40
+    letter = dead[-1]
+    left = int(re.search(r"(\d+) of its (\d+) compressed bytes left unread", letter.error)[1])
+    assert 0 < left < len(blob) and "decompressed bytes were read" in letter.error
+    # A truncated gzip file: nothing was left unread, the data just ends.
+    path = write_warc(tmp_path / "b.warc.gz", records[:3])
+    data = open(path, "rb").read()
+    open(path, "wb").write(data[:-30])
+    *_, letter = read(path)
+    assert f"0 of its {len(data) - 30} compressed bytes left unread" in letter.error
+
+
+def test_a_wet_record_over_max_record_bytes_is_too_large(tmp_path):
+    records = [
+        warc_record(b"short text\n", record_id="s", record_type="conversion"),
+        warc_record(b"long text\n" * 1000, record_id="l", record_type="conversion"),
+    ]
+    path = write_warc(tmp_path / "a.warc.wet.gz", records)
+    docs, rejected, dead = split(read(path, ReaderConfig(max_record_bytes=1000)))
+    assert dead == [] and [d.id for d in docs] == ["<urn:uuid:s>"]
+    assert [(r.doc.id, r.reason) for r in rejected] == [("<urn:uuid:l>", reasons.TOO_LARGE)]
