@@ -94,7 +94,10 @@ def read_parquet(
                 break
             if batch is None:
                 break
-            batch, oversized = _drop_oversized(batch, text_columns, config.max_record_bytes)
+            try:
+                batch, oversized = _drop_oversized(batch, text_columns, config.max_record_bytes)
+            except Exception:  # noqa: BLE001 - a column pyarrow cannot measure: rows judge
+                oversized = frozenset()
             for index, record in enumerate(_batch_records(batch, is_code)):
                 row += 1
                 yield _row(record, file, row, offset, is_code, index in oversized, config)
@@ -141,11 +144,14 @@ def _mapped(record: dict, file: InputFile, row: int, is_code: bool, too_large: b
 
 def _batch_rows(meta, columns: list[str], config: ReaderConfig) -> int:
     """Rows per batch: `parquet_batch_rows`, fewer when the row group's rows are large."""
-    read = sum(
-        meta.column(i).total_uncompressed_size
-        for i in range(meta.num_columns)
-        if meta.column(i).path_in_schema.split(".", 1)[0] in columns
-    )
+    try:
+        read = sum(
+            meta.column(i).total_uncompressed_size
+            for i in range(meta.num_columns)
+            if meta.column(i).path_in_schema.split(".", 1)[0] in columns
+        )
+    except Exception:  # noqa: BLE001 - statistics a writer left out
+        return config.parquet_batch_rows
     per_row = max(read / max(meta.num_rows, 1), 1.0)
     return max(1, min(config.parquet_batch_rows, int(config.parquet_batch_bytes / per_row)))
 
