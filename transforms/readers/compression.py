@@ -238,6 +238,8 @@ def _zstd_pieces(raw: Iterable[bytes], blocks_per_piece: int):
                 block = int.from_bytes(buf[length : length + 3], "little")
                 kind, size = block >> 1 & 3, block >> 3
                 if kind == 3:
+                    if length:  # the whole blocks before it are good
+                        yield "blocks", take(length), start
                     yield "corrupt", b"reserved block type", taken
                     return
                 length += 3 + (1 if kind == 1 else size)
