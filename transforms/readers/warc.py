@@ -442,14 +442,14 @@ def _read(file: InputFile, handle: BinaryIO, config: ReaderConfig, wet: bool):
                     if record_type == wanted:
                         outcome = Rejected(_base(record, file, number), READ_STAGE, TOO_LARGE)
                 else:
-                    if config.verify_digests:
-                        digest = _block_digest(record)
-                    if record_type == wanted:
-                        try:
+                    try:
+                        if config.verify_digests:
+                            digest = _block_digest(record)
+                        if record_type == wanted:
                             outcome = _document(record, file, number, config, wet, digest)
-                        except Exception as err:  # noqa: BLE001 - e.g. an extractor failure
-                            outcome = dead(f"record could not be processed: {err!r}", number, start)
-                    else:
+                    except Exception as err:  # noqa: BLE001 - e.g. an extractor failure
+                        outcome = dead(f"record could not be processed: {err!r}", number, start)
+                    if record_type != wanted:
                         record.reader.consume()  # so that a cut-short block is noticed below
                 if outcome is None and int(record_type) not in defined:
                     value = record.headers.get("WARC-Type")

@@ -785,3 +785,23 @@ def test_a_wet_record_over_max_record_bytes_is_too_large(tmp_path):
     docs, rejected, dead = split(read(path, ReaderConfig(max_record_bytes=1000)))
     assert dead == [] and [d.id for d in docs] == ["<urn:uuid:s>"]
     assert [(r.doc.id, r.reason) for r in rejected] == [("<urn:uuid:l>", reasons.TOO_LARGE)]
+
+
+def test_any_error_while_turning_a_record_into_a_document_costs_only_that_record(
+    tmp_path, monkeypatch
+):
+    real = warc._block_digest
+    calls = []
+
+    def flaky(record):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("digest bug")
+        return real(record)
+
+    monkeypatch.setattr(warc, "_block_digest", flaky)
+    records = _three()
+    docs, _, (letter,) = split(read(write_warc(tmp_path / "a.warc.gz", records)))
+    assert [d.id for d in docs] == ["<urn:uuid:0>", "<urn:uuid:2>"]
+    assert (letter.line, letter.offset) == (2, len(records[0]))
+    assert "RuntimeError('digest bug')" in letter.error
