@@ -13,6 +13,7 @@ Readable but unwanted records leave as `Rejected(doc, READ_STAGE, reason)` (reas
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 
 import apache_beam as beam
@@ -140,7 +141,11 @@ def match_input_files(
     if not metadata:
         yield DeadLetter(source, pattern, "input pattern matched no files")
     for meta in sorted(metadata, key=lambda m: m.path):
-        if listings.is_listing(meta.path):
+        if "://" not in meta.path and os.path.isdir(meta.path):
+            # A local directory matches itself; reading it would fail on its suffix.
+            error = "a directory, not a file: name its files with a glob (DIR/*.jsonl.gz)"
+            yield DeadLetter(source, meta.path, error)
+        elif listings.is_listing(meta.path):
             yield from listings.expand_listing(source, meta.path, config)
         else:
             relative = relative_to_root(meta.path, pattern)

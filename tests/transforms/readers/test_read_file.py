@@ -96,3 +96,11 @@ def test_what_is_left_unread_is_unknown_without_a_position_or_a_size():
     assert readers._unread(handle, 3) == "2 of its 3 raw bytes left unread"
     assert "unknown" in readers._unread(None, 3)
     assert "unknown" in readers._unread(handle, -1)  # a listed file's size is not known
+
+
+def test_a_directory_given_as_a_pattern_is_a_dead_letter_that_says_so(tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "a.jsonl").write_bytes(b'{"text": "x"}\n')
+    (letter,) = readers.match_input_files("web", str(tmp_path / "data"))
+    assert isinstance(letter, DeadLetter) and letter.source_file == str(tmp_path / "data")
+    assert "a directory, not a file" in letter.error
