@@ -12,6 +12,8 @@ repeated bytes costs no more memory than a normal file. zlib is asked for at mos
 `max_chunk` bytes per call (keeping the input it did not take); zstandard's decompressobj
 has no such limit, so its input is cut at block boundaries (`_zstd_pieces`), a few blocks
 per call, each of which decodes to at most 128 KiB (RFC 8878, Block_Maximum_Size).
+A `Taken` passed in follows the compressed bytes taken, for readers that judge the
+compression ratio (jsonl.py: a decompression bomb).
 """
 
 from __future__ import annotations
@@ -53,17 +55,33 @@ def compression_of(path: str) -> str | None:
     return None
 
 
+class Taken:
+    """How many compressed bytes a decoder has taken so far (`bytes`), kept up to date
+    before each chunk it gives: what a reader compares its output with to tell a
+    decompression bomb from data."""
+
+    def __init__(self):
+        self.bytes = 0
+
+
 def read_chunks(
-    raw: Iterable[bytes], compression: str | None, max_chunk: int = CHUNK_BYTES
+    raw: Iterable[bytes],
+    compression: str | None,
+    max_chunk: int = CHUNK_BYTES,
+    taken: Taken | None = None,
 ) -> Iterator[bytes]:
     """Decompressed chunks (each at most `max_chunk` bytes when compressed) of a raw byte
-    stream; raises CorruptInput on damage."""
+    stream; raises CorruptInput on damage. `taken`, when given, follows the compressed
+    bytes taken."""
+    taken = taken or Taken()
     if compression is None:
-        yield from raw
+        for chunk in raw:
+            taken.bytes += len(chunk)
+            yield chunk
     elif compression == "gzip":
-        yield from _gunzip(raw, max_chunk)
+        yield from _gunzip(raw, max_chunk, taken)
     elif compression == "zstd":
-        yield from _unzstd(raw, max_chunk)
+        yield from _unzstd(raw, max_chunk, taken)
     else:
         raise ValueError(f"unknown compression {compression!r}")
 
@@ -75,7 +93,7 @@ def _between_members(data: bytes, magic: bytes, name: str, produced: int, taken:
         raise CorruptInput(f"{where} {name} stream ({data[:4]!r})", produced, taken)
 
 
-def _gunzip(raw: Iterable[bytes], max_chunk: int) -> Iterator[bytes]:
+def _gunzip(raw: Iterable[bytes], max_chunk: int, counter: Taken) -> Iterator[bytes]:
     """Concatenated gzip members, a fresh decoder per member, at most `max_chunk` out per call."""
     produced = taken = 0  # decompressed bytes out, compressed bytes consumed
     decoder = None
@@ -100,6 +118,8 @@ def _gunzip(raw: Iterable[bytes], max_chunk: int) -> Iterator[bytes]:
                     raise CorruptInput(f"gzip data is corrupt: {err}", produced, taken) from err
                 if out:
                     produced += len(out)
+                    left = decoder.unused_data if decoder.eof else decoder.unconsumed_tail
+                    counter.bytes = taken + len(data) - len(left)
                     yield out
                 if decoder.eof:
                     # What zlib did not take belongs to the next member (or is garbage).
@@ -118,7 +138,7 @@ def _gunzip(raw: Iterable[bytes], max_chunk: int) -> Iterator[bytes]:
         raise CorruptInput("gzip stream is truncated (no end-of-stream marker)", produced, taken)
 
 
-def _unzstd(raw: Iterable[bytes], max_chunk: int) -> Iterator[bytes]:
+def _unzstd(raw: Iterable[bytes], max_chunk: int, counter: Taken) -> Iterator[bytes]:
     """Concatenated zstd frames (skippable ones skipped), at most `max_chunk` out per chunk."""
     produced = 0
     pieces = _zstd_pieces(raw, max(1, max_chunk // _ZSTD_BLOCK_MAX))
@@ -126,6 +146,7 @@ def _unzstd(raw: Iterable[bytes], max_chunk: int) -> Iterator[bytes]:
     taken = 0
     for kind, data, taken_before in pieces:
         taken = taken_before
+        counter.bytes = taken + len(data)
         if kind == "frame":
             decoder = zstandard.ZstdDecompressor().decompressobj()
         elif kind == "garbage":

@@ -72,6 +72,11 @@ class ReaderConfig:
         (`too_large`) without being buffered (JSON lines, WARC) or turned into a string
         (Parquet). Common Crawl truncates payloads at 1 MiB, so 16 MiB leaves room, and
         bounds a worker's memory per record.
+      max_decompression_ratio: a gzip/zstd JSON lines file whose lines (those short enough
+        to read) hold more than this many bytes per compressed byte, past their first
+        4 MiB, is a decompression bomb: the rest of the file is dead-lettered, saying how
+        much was left unread (every line would be a record downstream). Real text
+        compresses 2-8x (C4/CCNet gzip, Pile zstd); a bomb of repeated lines ~1000x.
       verify_digests: check WARC-Block-Digest (sha1/sha256/sha512/md5) of each record read;
         a mismatch means damaged bytes and dead-letters the record.
       max_replacement_ratio: share of characters that may be U+FFFD after decoding with the
@@ -99,6 +104,7 @@ class ReaderConfig:
     main_content: bool = True
     html_content_types: tuple[str, ...] = ("text/html", "application/xhtml+xml")
     max_record_bytes: int = 16 << 20
+    max_decompression_ratio: float | None = 100.0
     verify_digests: bool = True
     max_replacement_ratio: float = 0.01
     commoncrawl_base_url: str = "https://data.commoncrawl.org/"
@@ -124,6 +130,7 @@ class ReaderConfig:
             "parquet_batch_bytes",
             "code_binary_scan_chars",
             "max_files_per_listing",
+            "max_decompression_ratio",
         ):
             value = getattr(self, name)
             if value is not None and value <= 0:

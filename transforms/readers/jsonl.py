@@ -28,6 +28,7 @@ from transforms.readers import reasons
 from transforms.readers.code import code_document, is_code_record
 from transforms.readers.compression import (
     CorruptInput,
+    Taken,
     compression_of,
     iter_file_chunks,
     read_chunks,
@@ -41,6 +42,8 @@ SUFFIXES = tuple(
 )
 
 SNIPPET_CHARS = 200
+# Decompressed bytes of lines a file may give before its compression ratio is judged.
+RATIO_FLOOR_BYTES = 4 << 20
 
 
 def read_jsonl(
@@ -58,7 +61,10 @@ def read_jsonl(
             raw_taken += len(chunk)
             yield chunk
 
-    chunks = read_chunks(raw_chunks(), compression)
+    taken = Taken()
+    chunks = read_chunks(raw_chunks(), compression, taken=taken)
+    max_ratio = config.max_decompression_ratio if compression is not None else None
+    skipped = 0  # bytes of lines too large to read: they become no record
     line_no = 0
     offset = 0  # decompressed offset of the current line's first byte
     pieces: list[bytes] = []  # the current line so far; dropped once it is too long
@@ -100,6 +106,7 @@ def read_jsonl(
         line_no += 1
         if record := _line_record(pieces, length, file, line_no, offset, config):
             yield record
+        skipped += length if length > limit else 0
         offset += length + 1
         last = chunk.rfind(b"\n")
         if last > first:  # whole lines: no piece to keep across chunks
@@ -107,12 +114,34 @@ def read_jsonl(
                 line_no += 1
                 if record := _line_record((line,), len(line), file, line_no, offset, config):
                     yield record
+                skipped += len(line) if len(line) > limit else 0
                 offset += len(line) + 1
         pieces, length, head = [], 0, b""
+        if max_ratio is not None and (error := _bomb(offset - skipped, taken.bytes, max_ratio)):
+            note = unread_note(offset, taken.bytes, file.size, True)
+            snippet = _snippet(chunk[last + 1 :])
+            yield DeadLetter(
+                file.source, file.path, f"{error}; {note}", line_no + 1, offset, snippet
+            )
+            return
         extend(chunk[last + 1 :])
     if length:
         if record := _line_record(pieces, length, file, line_no + 1, offset, config):
             yield record
+
+
+def _bomb(record_bytes: int, taken: int, max_ratio: float) -> str | None:
+    """Why a stream that gave `record_bytes` of lines short enough to read from `taken`
+    compressed bytes is a decompression bomb, or None. Bounded chunks are not enough: every
+    line becomes a record downstream, and 2 GiB of one short line is 67 million of them.
+    Lines too large to read are left out (they cost nothing), so one huge line in a small
+    gzip is only `too_large`. Judged after RATIO_FLOOR_BYTES."""
+    if record_bytes > RATIO_FLOOR_BYTES and record_bytes > max_ratio * taken:
+        return (
+            f"{record_bytes} bytes of lines from {taken} compressed bytes, more than "
+            f"{max_ratio:g}x (stages.read.max_decompression_ratio): a decompression bomb"
+        )
+    return None
 
 
 def _line_record(pieces, length, file, line_no, offset, config):

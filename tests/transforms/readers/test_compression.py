@@ -201,3 +201,21 @@ def test_corrupt_gzip_names_the_compressed_bytes_taken_before_the_damage():
             produced += out
     assert err.value.offset == len(produced) and len(produced) >= len(DATA)
     assert len(good) <= err.value.raw_offset <= len(good) + 40
+
+
+@pytest.mark.parametrize(
+    "compression, compress",
+    [
+        (None, lambda d: d),
+        ("gzip", lambda d: gzip.compress(d, mtime=0)),
+        ("zstd", zstandard.compress),
+    ],
+)
+def test_taken_follows_the_compressed_bytes_each_chunk_came_from(compression, compress):
+    from transforms.readers.compression import Taken
+
+    blob = compress(DATA * 20)
+    taken, seen = Taken(), []
+    for _ in read_chunks(_chunks(blob, 1 << 12), compression, max_chunk=1 << 14, taken=taken):
+        seen.append(taken.bytes)
+    assert len(seen) > 3 and seen == sorted(seen) and 0 < seen[0] and seen[-1] == len(blob)

@@ -475,3 +475,16 @@ def test_lines_split_across_chunks_read_the_same_whatever_the_chunk_size(piece):
         "test:x.jsonl:6",
         "test:x.jsonl:7",
     ]
+
+
+def test_a_gzip_bomb_costs_the_rest_of_its_file_and_says_so(tmp_path):
+    """Lines before the ratio check fires are read; the rest is one dead letter naming the
+    setting and what was left unread. With the check off, every line is read."""
+    path = write_input(tmp_path / "bomb.jsonl.gz", b'{"text": "boom"}\n' * 1_000_000)
+    docs, dead = _split(_read(path))
+    assert 0 < len(docs) < 1_000_000
+    assert len(dead) == 1 and "decompression bomb" in dead[0].error
+    assert dead[0].line == len(docs) + 1 and "left unread" in dead[0].error
+    config = ReaderConfig(max_decompression_ratio=None)
+    records = list(read_file(InputFile("t", path, "bomb.jsonl.gz", os.path.getsize(path)), config))
+    assert len(records) == 1_000_000 and all(isinstance(r, Document) for r in records)
