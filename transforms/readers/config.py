@@ -74,9 +74,10 @@ class ReaderConfig:
         bounds a worker's memory per record.
       max_decompression_ratio: a gzip/zstd JSON lines file whose lines (those short enough
         to read) hold more than this many bytes per compressed byte, past their first
-        4 MiB, is a decompression bomb: the rest of the file is dead-lettered, saying how
+        256 KiB, is a decompression bomb: the rest of the file is dead-lettered, saying how
         much was left unread (every line would be a record downstream). Real text
-        compresses 2-8x (C4/CCNet gzip, Pile zstd); a bomb of repeated lines ~1000x.
+        compresses 2-8x (C4/CCNet gzip, Pile zstd), synthetic test lines ~100x, a bomb of
+        repeated lines 400-1000x (gzip) or more (zstd).
       verify_digests: check WARC-Block-Digest (sha1/sha256/sha512/md5) of each record read;
         a mismatch means damaged bytes and dead-letters the record.
       max_replacement_ratio: share of characters that may be U+FFFD after decoding with the
@@ -104,7 +105,7 @@ class ReaderConfig:
     main_content: bool = True
     html_content_types: tuple[str, ...] = ("text/html", "application/xhtml+xml")
     max_record_bytes: int = 16 << 20
-    max_decompression_ratio: float | None = 100.0
+    max_decompression_ratio: float | None = 250.0
     verify_digests: bool = True
     max_replacement_ratio: float = 0.01
     commoncrawl_base_url: str = "https://data.commoncrawl.org/"

@@ -42,8 +42,10 @@ SUFFIXES = tuple(
 )
 
 SNIPPET_CHARS = 200
-# Decompressed bytes of lines a file may give before its compression ratio is judged.
-RATIO_FLOOR_BYTES = 4 << 20
+# Decompressed bytes of lines a file may give before its compression ratio is judged, and
+# the decompressed chunk size, so that the ratio is judged that often: a bomb of short
+# lines gets no further than a few thousand records.
+RATIO_FLOOR_BYTES = CHUNK_BYTES = 256 << 10
 
 
 def read_jsonl(
@@ -62,7 +64,7 @@ def read_jsonl(
             yield chunk
 
     taken = Taken()
-    chunks = read_chunks(raw_chunks(), compression, taken=taken)
+    chunks = read_chunks(raw_chunks(), compression, CHUNK_BYTES, taken)
     max_ratio = config.max_decompression_ratio if compression is not None else None
     skipped = 0  # bytes of lines too large to read: they become no record
     line_no = 0
