@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from pipelines.sample_corpus import web_pages
 from tests.conftest import FIXTURES
 from transforms.pii import Scrubber, scrub_text
 from transforms.pii.engine import DEFAULT_ENTITIES, analyze_whole, build_analyzer
@@ -21,8 +22,13 @@ THREAD_SAFE_MEMOS = {"_valid_in_some_region"}
 
 
 def _texts() -> list[str]:
-    synth = json.loads((FIXTURES / "pii" / "presidio-synth-1000.json").read_text())
-    texts = [r["full_text"] for r in synth[:120]]
+    """presidio-synth PII sentences when the fixtures are there (generated web pages, some
+    with contact blocks, when not), plus contact lines repeated across pages."""
+    synth_file = FIXTURES / "pii" / "presidio-synth-1000.json"
+    if synth_file.is_file():
+        texts = [r["full_text"] for r in json.loads(synth_file.read_text())[:120]]
+    else:
+        texts = [page["text"] for page in web_pages(120, random.Random(3))]
     # The same contact lines on many "pages", as a site repeats them: the phone-window memo
     # is hit, filled and (with a tiny size) cleared while other threads read it.
     for i in range(40):
