@@ -49,7 +49,7 @@ def _key(results):
 
 
 @pytest.mark.parametrize("min_score", [0.0, 0.4])
-def test_regions_give_the_same_results_as_the_whole_text(analyzer, min_score):
+def test_regions_give_the_same_results_as_the_whole_text(analyzer, min_score, fixtures):
     texts = [r["full_text"] for r in _synth()] + _web_texts() + _warc_pages()
     texts.append((FIXTURES / "text" / "wikipedia-taylorswift.txt").read_text())
     # Context words lines away, PII at the very start and end, CRLF, numbers everywhere.
@@ -64,7 +64,7 @@ def test_regions_give_the_same_results_as_the_whole_text(analyzer, min_score):
         assert _key(got) == _key(analyze_whole(analyzer, text, min_score=min_score)), text[:200]
 
 
-def test_most_web_text_never_reaches_presidio(analyzer):
+def test_most_web_text_never_reaches_presidio(analyzer, fixtures):
     region = RegionAnalyzer(analyzer, DEFAULT_ENTITIES, 0.4)
     texts = _web_texts()
     covered = sum(e - s for t in texts for s, e in region.regions(t))
@@ -74,7 +74,7 @@ def test_most_web_text_never_reaches_presidio(analyzer):
 TYPES = ("CREDIT_CARD", "EMAIL_ADDRESS", "IBAN_CODE", "IP_ADDRESS", "PHONE_NUMBER", "US_SSN")
 
 
-def test_recall_on_presidio_synth_is_at_least_095_per_type():
+def test_recall_on_presidio_synth_is_at_least_095_per_type(fixtures):
     scrubber = Scrubber()
     rows = _synth()
     found = {t: 0 for t in TYPES}
@@ -105,7 +105,7 @@ def test_numbers_dates_and_prices_are_not_phone_numbers():
         assert [s for s in spans if s.entity_type == "PHONE_NUMBER"] == [], text
 
 
-def test_web_fixtures_have_no_phone_numbers_but_real_ones():
+def test_web_fixtures_have_no_phone_numbers_but_real_ones(fixtures):
     scrubber = Scrubber()
     texts = _web_texts()
     phones = {
@@ -304,7 +304,7 @@ def test_windows_no_region_validates_are_skipped_only_when_the_matcher_finds_not
     assert 300 < skipped < 1500  # the check does work, and some windows hold numbers
 
 
-def test_the_phone_recognizers_necessary_pattern_is_in_every_result():
+def test_the_phone_recognizers_necessary_pattern_is_in_every_result(fixtures):
     """The screen skips ContextPhoneRecognizer on lines without its necessary pattern; every
     result it gives on presidio-synth, the web fixtures and generated phone layouts (7-digit
     numbers at the edge, brackets, +country codes, extensions) holds the pattern."""
