@@ -382,13 +382,8 @@ def check_inputs(inputs: list[tuple[str, str]], read_settings: dict | None = Non
         spec = pattern if source == DEFAULT_SOURCE else f"{source}={pattern}"
         problem = "input pattern matched no files"
         for item in match_input_files(source, pattern, config):
-            if not isinstance(item, InputFile):
+            if not isinstance(item, InputFile):  # no match, unlistable, or a directory
                 problem = item.error
-            elif "://" not in item.path and os.path.isdir(item.path):
-                problem = (
-                    f"{item.path} is a directory; name its files with a glob, "
-                    f"e.g. {os.path.join(item.path, '*.jsonl.gz')}"
-                )
             else:
                 break  # one readable file is enough: the pattern is usable
         else:

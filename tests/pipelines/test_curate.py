@@ -402,7 +402,7 @@ def test_inputs_that_name_no_file_fail_before_anything_is_written(tmp_path, caps
         f"error: --input web={tmp_path}/none/*.jsonl: input pattern matched no files\n"
     )
     assert main([f"--output={out}", f"--input={tmp_path}"]) == 2
-    assert f"{tmp_path} is a directory" in capsys.readouterr().err
+    assert f"{tmp_path}: a directory, not a file" in capsys.readouterr().err
     assert not out.exists()
 
 

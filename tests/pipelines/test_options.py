@@ -208,7 +208,7 @@ def test_input_patterns_that_name_no_file_are_refused_on_the_driver(tmp_path):
     patterns = [("web", str(tmp_path / "*.jsonl")), ("web", str(tmp_path / "none/*.jsonl"))]
     with pytest.raises(UserError, match=r"^--input web=.*/none/\*\.jsonl: input pattern matched"):
         check_inputs(patterns)
-    with pytest.raises(UserError, match=f"^--input {tmp_path}: {tmp_path} is a directory; name"):
+    with pytest.raises(UserError, match=f"^--input {tmp_path}: a directory, not a file: name"):
         check_inputs([("default", str(tmp_path))])
     with pytest.raises(UserError, match="extractor"):
         check_inputs([("web", str(tmp_path / "*.jsonl"))], {"extractor": "lynx"})
