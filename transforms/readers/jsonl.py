@@ -35,7 +35,7 @@ from transforms.readers.compression import (
 )
 from transforms.readers.config import DEFAULT_CONFIG, ReaderConfig
 from transforms.readers.files import InputFile
-from transforms.readers.records import encoding_error, unread_note
+from transforms.readers.records import guarded, unread_note
 
 SUFFIXES = tuple(
     base + comp for base in (".jsonl", ".json", ".ndjson") for comp in ("", ".gz", ".zst", ".zstd")
@@ -170,15 +170,7 @@ def parse_line(
         line = line[3:]
     if not line.strip():
         return None
-    try:
-        result = _parse(line, file, line_no, config)
-    except Exception as err:  # noqa: BLE001 - e.g. RecursionError: one line, not the file
-        return dead(f"record could not be read: {err!r}")
-    if isinstance(result, str):
-        return dead(result)
-    if error := encoding_error(result):
-        return dead(error)
-    return result
+    return guarded(lambda: _parse(line, file, line_no, config), dead, "record")
 
 
 def _parse(

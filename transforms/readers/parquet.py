@@ -30,7 +30,7 @@ from transforms.readers import code, reasons
 from transforms.readers.config import DEFAULT_CONFIG, ReaderConfig
 from transforms.readers.files import InputFile
 from transforms.readers.jsonl import record_to_document
-from transforms.readers.records import encoding_error
+from transforms.readers.records import guarded
 
 SUFFIXES = (".parquet",)
 TEXT_COLUMNS = (
@@ -111,15 +111,7 @@ def _row(record, file: InputFile, row: int, offset: int, is_code: bool, too_larg
 
     if isinstance(record, str):
         return dead(record)
-    try:
-        result = _mapped(record, file, row, is_code, too_large, config)
-    except Exception as err:  # noqa: BLE001 - one row, not the file
-        return dead(f"row could not be read: {err!r}")
-    if isinstance(result, str):
-        return dead(result)
-    if error := encoding_error(result):
-        return dead(error)
-    return result
+    return guarded(lambda: _mapped(record, file, row, is_code, too_large, config), dead, "row")
 
 
 def _mapped(record: dict, file: InputFile, row: int, is_code: bool, too_large: bool, config):

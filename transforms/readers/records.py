@@ -10,6 +10,7 @@ to write by escaping such characters.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 from schemas.document import DeadLetter, Document, Rejected
 
@@ -63,6 +64,25 @@ def encoding_error(record: Document | Rejected) -> str | None:
                 f"U+{ord(value[err.start]):04X} at character {err.start}"
             )
     return None
+
+
+def guarded(
+    build: Callable[[], Document | Rejected | str],
+    dead: Callable[[str], DeadLetter],
+    what: str,
+) -> Document | Rejected | DeadLetter:
+    """One record: `build()`'s Document or Rejected, or `dead(error)` when it raises (any
+    exception, RecursionError included: one record, never the file), returns what is wrong
+    (a str), or gives a record UTF-8 cannot write. `what` names the record in the error."""
+    try:
+        result = build()
+    except Exception as err:  # noqa: BLE001 - one record, not the file
+        return dead(f"{what} could not be read: {err!r}")
+    if isinstance(result, str):
+        return dead(result)
+    if error := encoding_error(result):
+        return dead(error)
+    return result
 
 
 def writable(text: str) -> str:
