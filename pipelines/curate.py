@@ -26,7 +26,6 @@ from pipelines.local_runner import OfflineDirectRunner, in_memory, runner_for
 from pipelines.options import (
     CurateConfig,
     CurateOptions,
-    RunFailed,
     UserError,
     check_inputs,
     command_line,
@@ -35,7 +34,7 @@ from pipelines.options import (
     pop_dry_run,
     print_error,
 )
-from pipelines.output import StagedOutput, delete_tree, remove_run, run_failure, write_bytes
+from pipelines.output import StagedOutput, delete_tree, remove_run, settle, write_bytes
 from pipelines.report import REPORT_FILE, write_report
 from pipelines.sample_corpus import (
     SAMPLE_CORPUS_MIX,
@@ -470,13 +469,7 @@ def execute(
             write_report(target)
         else:  # the report reads Parquet with local paths
             logging.info("no report.html for an output on %s", config.output)
-        failure = run_failure(manifest["records"])
-        if failure:
-            if staged is not None:
-                staged.keep()
-            raise RunFailed(f"{failure}; nothing replaced; the run's manifest is {manifest_path}")
-        if staged is not None:
-            staged.commit()
+        settle(staged, manifest["records"], manifest_path, "manifest")
     return manifest
 
 
@@ -527,6 +520,11 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     manifest = run(argv, show_progress=True)
     print(summary(manifest, time.monotonic() - started))
+    return balanced_exit_code(manifest)
+
+
+def balanced_exit_code(manifest: dict) -> int:
+    """0, or 1 with one error line when the manifest's records do not add up."""
     if not manifest["records"]["balanced"]:
         print_error("records read != kept + dropped + dead-lettered: see the manifest's inputs")
         return 1

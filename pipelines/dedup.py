@@ -35,14 +35,13 @@ from pipelines.local_runner import runner_for
 from pipelines.options import (
     DEFAULT_OUTPUT,
     CurateOptions,
-    RunFailed,
     UserError,
     check_inputs,
     command_line,
     curate_config,
     load_options,
 )
-from pipelines.output import StagedOutput, delete_tree, run_failure, write_bytes
+from pipelines.output import StagedOutput, delete_tree, settle, write_bytes
 from schemas import arrow
 from schemas.document import DeadLetter, Document, Rejected, document_order
 from schemas.manifest import shard_listing, to_json
@@ -225,11 +224,7 @@ def run(argv: list[str] | None = None) -> dict:
             summary = json.loads(f.read())
         summary["near_dedup"]["index_output"] = config.index_output  # not the staging path
         write_bytes(summary_path, to_json(summary).encode("utf-8"))
-        failure = run_failure(summary["records"])
-        if failure:
-            staged.keep()
-            raise RunFailed(f"{failure}; nothing replaced; the run's summary is {summary_path}")
-        staged.commit()
+        settle(staged, summary["records"], summary_path, "summary")
     return summary
 
 

@@ -183,6 +183,19 @@ def _move_files(source: str, destination: str, relative: list[str]) -> None:
     )
 
 
+def settle(staged: StagedOutput | None, records: dict, manifest_path: str, kind: str) -> None:
+    """End a finished run: swap `staged` in (None: a run written in place), unless
+    `run_failure(records)` says it must not count; then keep its staging folder for a look
+    and raise RunFailed naming its `kind` ("manifest", "summary") at `manifest_path`."""
+    failure = run_failure(records)
+    if failure:
+        if staged is not None:
+            staged.keep()
+        raise RunFailed(f"{failure}; nothing replaced; the run's {kind} is {manifest_path}")
+    if staged is not None:
+        staged.commit()
+
+
 def run_failure(records: dict) -> str | None:
     """Why a finished run must not count as a success, from its manifest's `records`: it
     read no record, or every record it read was unreadable (dead-lettered; an empty file

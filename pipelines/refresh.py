@@ -38,14 +38,13 @@ from datetime import UTC, datetime
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines.curate import execute, resolve, summary
+from pipelines.curate import balanced_exit_code, execute, resolve, summary
 from pipelines.options import (
     CurateConfig,
     CurateOptions,
     UserError,
     check_inputs,
     command_line,
-    print_error,
 )
 from pipelines.output import (
     OutputLock,
@@ -175,15 +174,16 @@ def refresh(argv: list[str]) -> dict | None:
             check_output(final, "manifest.json", (REPORT_FILE,), called)
         for folder in [*stale, final]:
             delete_tree(folder)
-        return _next_version(options, config, root, index, version)
+        return _next_version(options, config, root, index, version, staging, final)
 
 
-def _next_version(options, config: CurateConfig, root: str, index: dict, version: str):
+def _next_version(
+    options, config: CurateConfig, root: str, index: dict, version: str, staging: str, final: str
+):
+    """Curate the new files into `staging`, move it to `final` and index it (under the lock)."""
     files = new_files(input_files(config), index)
     if not files:
         return None
-    staging = FileSystems.join(root, f"{STAGING_PREFIX}{version}")
-    final = FileSystems.join(root, version)
     manifest = execute(options, version_config(config, root, index, staging, files), in_place=True)
     # The manifest names where it was written; name where it now is.
     manifest["config"] = json.loads(json.dumps(manifest["config"]).replace(staging, final))
@@ -218,10 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         manifest = json.loads(f.read())
     print(f"{entry['version']}: {len(entry['files'])} new file(s)")
     print(summary(manifest, time.monotonic() - started))
-    if not manifest["records"]["balanced"]:
-        print_error("records read != kept + dropped + dead-lettered: see the manifest's inputs")
-        return 1
-    return 0
+    return balanced_exit_code(manifest)
 
 
 if __name__ == "__main__":
