@@ -45,7 +45,7 @@ from schemas import arrow
 from schemas.document import DeadLetter, Document, FileRead, Rejected, document_order
 from schemas.manifest import MANIFEST_VERSION, outcome_summary, shard_listing, to_json
 from tokenizer.pack import TAIL_PAD
-from tokenizer.train import TokenizerConfig, TrainTokenizer, load_tokenizer_json
+from tokenizer.train import TokenizerConfig, load_tokenizer_json
 from transforms import exact_dedup, normalize, quality
 from transforms.accounting import CountOutcomes
 from transforms.balance import STAGE as BALANCE_STAGE
@@ -62,6 +62,7 @@ from transforms.readers import READ_STAGE, ReaderConfig, ReadInputs
 from transforms.tokenize import EncodedDocument, EncodeDocuments, PackAndWrite
 from transforms.toxicity import STAGE as TOXICITY_STAGE
 from transforms.toxicity import ToxicityConfig, ToxicityFilter
+from transforms.train_tokenizer import TrainTokenizer
 from transforms.write import TEMPORARY_DIR, WriteFile, WriteSharded, write_atomically
 
 OUTPUT_MANIFEST = "manifest.json"

@@ -1,13 +1,8 @@
 """Train a byte-level BPE tokenizer with `tokenizers` on a deterministic sample of documents.
 
-Usable on its own (`train_bpe`), inside the pipeline (`TrainTokenizer`, one worker trains
-on the sample; the result is a single JSON string used as a side input) and from the
-command line, on any input the pipeline reads (a curate run's `documents/*.parquet` gives
-the tokenizer that run trained, when the run's sample covered its cap):
-
-    python -m tokenizer.train --input 'out/curate/documents/*.parquet' --output tok.json \
-        [--vocab_size 32768] [--sample_bytes 67108864] [--min_frequency 2] \
-        [--eos_token '<|endoftext|>'] [--pad_token '<|pad|>']
+Beam-free: `train_bpe` and the sample order (`sample_rank`, `take_sample`). The pipeline's
+`transforms.train_tokenizer.TrainTokenizer` (one worker trains on the sample) and the
+command line `python -m pipelines.train_tokenizer` both use them.
 
 The sample is the documents with the smallest `sample_rank(id)`, in that order, until
 `sample_bytes` characters are reached, so it does not depend on file or arrival order.
@@ -15,14 +10,9 @@ The sample is the documents with the smallest `sample_rank(id)`, in that order, 
 
 from __future__ import annotations
 
-import argparse
 import hashlib
-import heapq
-import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
-
-import apache_beam as beam
 
 from schemas.document import stable_hash64
 
@@ -113,12 +103,6 @@ def sample_rank(doc_id: str) -> int:
     return stable_hash64("tokenizer-sample:" + doc_id)
 
 
-def _in_sample(doc, total_chars: int, sample_bytes: int) -> bool:
-    # Over-sample by a quarter so the byte cap, not chance, decides the sample size.
-    fraction = min(1.0, 1.25 * sample_bytes / max(total_chars, 1))
-    return sample_rank(doc.id) < fraction * 2**64
-
-
 def take_sample(ranked: Iterable[tuple[int, str, str]], sample_bytes: int) -> list[str]:
     """(rank, id, text) in ascending order -> texts until `sample_bytes` characters are
     reached (the text that crosses the cap is included)."""
@@ -129,105 +113,3 @@ def take_sample(ranked: Iterable[tuple[int, str, str]], sample_bytes: int) -> li
         texts.append(text)
         budget -= len(text)
     return texts
-
-
-def _train_on_group(keyed, config: TokenizerConfig) -> str:
-    ranked = sorted(item for item in keyed[1] if item is not None)
-    texts = take_sample(ranked, config.sample_bytes)
-    return train_bpe(texts, config.vocab_size, config.min_frequency, config.special_tokens)
-
-
-class SmallestRanks:
-    """Streams (id, text) pairs and keeps only what `take_sample` can reach: the smallest
-    ranks whose text, all but the last, stays under the cap. Memory ~ sample_bytes."""
-
-    def __init__(self, sample_bytes: int):
-        self.sample_bytes = sample_bytes
-        self._heap: list[tuple[int, str, str]] = []  # (-rank, id, text): largest rank first
-        self._chars = 0
-
-    def add(self, doc_id: str, text: str) -> None:
-        heapq.heappush(self._heap, (-sample_rank(doc_id), doc_id, text))
-        self._chars += len(text)
-        # The largest rank is unreachable once everything before it already fills the cap.
-        while self._heap and self._chars - len(self._heap[0][2]) >= self.sample_bytes:
-            self._chars -= len(heapq.heappop(self._heap)[2])
-
-    def sample(self) -> list[str]:
-        ranked = sorted((-negated, doc_id, text) for negated, doc_id, text in self._heap)
-        return take_sample(ranked, self.sample_bytes)
-
-
-class TrainTokenizer(beam.PTransform):
-    """Documents -> a one-element PCollection holding tokenizer.json text."""
-
-    def __init__(self, config: TokenizerConfig):
-        super().__init__()
-        self.config = config
-
-    def expand(self, docs):
-        total_chars = (
-            docs | "TotalChars" >> beam.Map(lambda d: len(d.text)) | beam.CombineGlobally(sum)
-        )
-        sample = (
-            docs
-            | "Sample"
-            >> beam.Filter(
-                _in_sample, beam.pvalue.AsSingleton(total_chars), self.config.sample_bytes
-            )
-            | "RankSample" >> beam.Map(lambda d: (0, (sample_rank(d.id), d.id, d.text)))
-        )
-        # A sentinel keeps the single training group present when there are no documents.
-        sentinel = docs.pipeline | "EmptySampleSentinel" >> beam.Create([(0, None)])
-        return (
-            (sample, sentinel)
-            | "WithSentinel" >> beam.Flatten()
-            | "OneGroup" >> beam.GroupByKey()
-            | "TrainBPE" >> beam.Map(_train_on_group, self.config)
-        )
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Train a tokenizer from documents in any format the pipeline reads."""
-    from apache_beam.io.filesystems import FileSystems
-
-    from schemas.document import DeadLetter, Document
-    from transforms.readers import match_input_files, read_file
-
-    parser = argparse.ArgumentParser(prog="python -m tokenizer.train", description=main.__doc__)
-    parser.add_argument("--input", action="append", required=True, help="Glob; repeatable.")
-    parser.add_argument("--output", required=True, help="Where to write tokenizer.json.")
-    parser.add_argument("--vocab_size", type=int, default=TokenizerConfig.vocab_size)
-    parser.add_argument("--min_frequency", type=int, default=TokenizerConfig.min_frequency)
-    parser.add_argument("--sample_bytes", type=int, default=TokenizerConfig.sample_bytes)
-    parser.add_argument("--eos_token", default=EOS_TOKEN, help="End-of-text special token.")
-    parser.add_argument("--pad_token", default=PAD_TOKEN, help="Pad special token.")
-    args = parser.parse_args(argv)
-    special = TokenizerConfig(eos_token=args.eos_token, pad_token=args.pad_token).special_tokens
-
-    kept = SmallestRanks(args.sample_bytes)
-    documents = unreadable = 0
-    for pattern in args.input:
-        for file in match_input_files("train", pattern):
-            if isinstance(file, DeadLetter):
-                parser.error(f"--input {pattern}: {file.error}")
-            for record in read_file(file):
-                if isinstance(record, Document):
-                    documents += 1
-                    kept.add(record.id, record.text)
-                else:
-                    unreadable += 1
-    texts = kept.sample()
-    tokenizer_json = train_bpe(texts, args.vocab_size, args.min_frequency, special)
-    with FileSystems.create(args.output) as f:
-        f.write(tokenizer_json.encode("utf-8"))
-    print(
-        f"read {documents:,} documents ({unreadable:,} records skipped: dropped or unreadable); "
-        f"trained on {len(texts):,} documents, {sum(map(len, texts)):,} characters; "
-        f"wrote {args.output} (sha256 {tokenizer_sha256(tokenizer_json)})"
-    )
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -125,7 +125,7 @@ def test_the_train_command_reproduces_the_runs_tokenizer(padded_run, tmp_path):
         [
             sys.executable,
             "-m",
-            "tokenizer.train",
+            "pipelines.train_tokenizer",
             f"--input={out}/documents/*.parquet",
             f"--output={tmp_path / 'tokenizer.json'}",
             "--vocab_size=1500",

@@ -7,12 +7,12 @@ from tokenizers import Tokenizer
 from tokenizer.train import (
     EOS_TOKEN,
     PAD_TOKEN,
-    SmallestRanks,
     sample_rank,
     take_sample,
     tokenizer_sha256,
     train_bpe,
 )
+from transforms.train_tokenizer import SmallestRanks
 
 TEXTS = [
     f"Document {i}: the quick brown fox jumps over the lazy dog {i % 7} times. "
