@@ -298,10 +298,9 @@ def bench_stages(corpus: dict) -> dict:
     from tokenizers import Tokenizer
 
     from schemas import arrow
-    from schemas.document import Document
+    from schemas.document import Document, text_key
     from tokenizer.pack import PackConfig, pack
     from tokenizer.train import EOS_TOKEN, PAD_TOKEN, TokenizerConfig, train_bpe
-    from transforms.exact_dedup import text_key
     from transforms.normalize import normalize_text
     from transforms.tokenize import ROWS_PER_ROW_GROUP
 

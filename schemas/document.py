@@ -95,3 +95,8 @@ def stable_hash64(value: str) -> int:
     or shard assignment.
     """
     return int.from_bytes(hashlib.blake2b(value.encode("utf-8"), digest_size=8).digest(), "big")
+
+
+def text_key(text: str) -> bytes:
+    """128-bit content hash of (already normalized) text: equal texts, equal keys."""
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()

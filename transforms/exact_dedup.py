@@ -7,20 +7,13 @@ often share an id), so the choice never depends on the order documents arrive in
 
 from __future__ import annotations
 
-import hashlib
-
 import apache_beam as beam
 
-from schemas.document import Document, document_order, stable_hash64
+from schemas.document import Document, document_order, stable_hash64, text_key
 from transforms.common import CountingDoFn
 
 STAGE = "exact_dedup"
 DROP_EXACT_DUP = "exact_dup"
-
-
-def text_key(text: str) -> bytes:
-    """128-bit content hash of (already normalized) text."""
-    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
 def survivor_rank(doc: Document) -> tuple:

@@ -20,11 +20,10 @@ import numpy as np
 from apache_beam.metrics import Metrics
 
 from schemas.arrow import table_to_parquet_bytes, token_rows_to_table
-from schemas.document import Document, stable_hash64
+from schemas.document import Document, stable_hash64, text_key
 from tokenizer.layout import ShardLayout, layout_for
 from tokenizer.pack import PackConfig, pack
 from tokenizer.train import EOS_TOKEN, PAD_TOKEN
-from transforms.exact_dedup import text_key
 from transforms.write import WriteFile, shard_count, shard_name
 
 TOKEN_BYTES = 4  # int32
