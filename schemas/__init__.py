@@ -1,14 +1,10 @@
-"""Record types, Parquet schemas and the token shard reader (torch_dataset: import it alone)."""
+"""Record types, Parquet schemas and the run manifest."""
 
 from schemas.document import DeadLetter, Document, Rejected, stable_hash64
-from schemas.reader import SequenceReader, iter_sequences, shard_paths
 
 __all__ = [
     "DeadLetter",
     "Document",
     "Rejected",
-    "SequenceReader",
-    "iter_sequences",
-    "shard_paths",
     "stable_hash64",
 ]

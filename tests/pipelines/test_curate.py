@@ -15,9 +15,9 @@ from tokenizers import Tokenizer
 
 from pipelines.curate import run
 from pipelines.sample_corpus import write_sample_corpus
-from schemas import iter_sequences
 from schemas.arrow import DOCUMENT_SCHEMA, TOKENS_SCHEMA
 from tests.conftest import jsonl_bytes, write_input
+from tokenizer import iter_sequences
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = ["--vocab_size=2000", "--seq_len=256"]

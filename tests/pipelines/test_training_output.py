@@ -14,8 +14,8 @@ from tokenizers import Tokenizer
 
 from pipelines.curate import run
 from pipelines.sample_corpus import write_sample_corpus
-from schemas import iter_sequences
 from schemas.arrow import table_to_documents
+from tokenizer import iter_sequences
 from tokenizer.train import train_bpe
 from transforms.tokenize import EncodedDocument, copy_order_keys
 

@@ -8,8 +8,8 @@ import pyarrow.parquet as pq
 from tokenizers import Tokenizer
 
 from pipelines.curate import run
-from schemas import iter_sequences
 from tests.conftest import jsonl_bytes, write_input
+from tokenizer import iter_sequences
 
 EMAILS = ["canary.leak.q7x@example.com", "zz.canary-two@mailbox.example.org"]
 PHONES = ["+1 415 555 0142", "(212) 555-0187", "+44 20 7946 0958"]

@@ -13,8 +13,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from schemas import SequenceReader, iter_sequences, shard_paths
 from schemas.arrow import table_to_parquet_bytes, token_rows_to_table
+from tokenizer import SequenceReader, iter_sequences, shard_paths
 
 SEQ_LEN = 6
 SHARDS = 8
@@ -210,8 +210,8 @@ def test_bad_arguments_are_errors(shards, kwargs, message):
         iter_sequences(out, **kwargs)  # raised at the call, before iterating
 
 
-def test_importing_schemas_does_not_import_torch():
-    code = "import sys, schemas; assert 'torch' not in sys.modules, 'torch imported'"
+def test_importing_tokenizer_does_not_import_torch():
+    code = "import sys, tokenizer; assert 'torch' not in sys.modules, 'torch imported'"
     root = Path(__file__).resolve().parents[2]
     subprocess.run([sys.executable, "-c", code], check=True, cwd=root)
 
@@ -224,7 +224,7 @@ def test_torch_dataloader(shards, num_workers):
     torch = pytest.importorskip("torch", reason=TORCH_SKIP)
     from torch.utils.data import DataLoader
 
-    from schemas.torch_dataset import TokenShardDataset
+    from tokenizer.torch_dataset import TokenShardDataset
 
     out, _, _ = shards
     expected = as_lists(iter_sequences(out, 1, 2, shuffle_seed=4, epoch=1))
@@ -247,7 +247,7 @@ def test_torch_workers_without_matching_batch_size_still_split_disjointly(shards
     pytest.importorskip("torch", reason=TORCH_SKIP)
     from torch.utils.data import DataLoader
 
-    from schemas.torch_dataset import TokenShardDataset
+    from tokenizer.torch_dataset import TokenShardDataset
 
     out, _, _ = shards
     expected = as_lists(iter_sequences(out, 0, 4))

@@ -1,6 +1,6 @@
 """A PyTorch IterableDataset over packed token shards (needs torch: pip install ".[torch]").
 
-Kept out of `schemas/__init__.py` so importing `schemas` never imports torch.
+Kept out of `tokenizer/__init__.py` so importing `tokenizer` never imports torch.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
-from schemas.reader import SequenceReader, _check_int
+from tokenizer.reader import SequenceReader, _check_int
 
 
 class TokenShardDataset(IterableDataset):
@@ -20,7 +20,7 @@ class TokenShardDataset(IterableDataset):
     int64 because PyTorch's losses (`cross_entropy` targets) and most model code expect
     LongTensor token ids; the shards store int32 and the widening happens per row here.
 
-    Order, shuffle and `start` are those of `schemas.reader.SequenceReader` for (rank,
+    Order, shuffle and `start` are those of `tokenizer.reader.SequenceReader` for (rank,
     world_size, shuffle_seed, epoch). With DataLoader workers, position p of that order
     (counted from `start`) goes to worker (p // batch_size) % num_workers. The DataLoader
     takes batches from its workers round-robin (in_order=True, its default), so when
