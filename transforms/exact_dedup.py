@@ -16,8 +16,9 @@ STAGE = "exact_dedup"
 DROP_EXACT_DUP = "exact_dup"
 
 
-def survivor_rank(doc: Document) -> tuple:
-    """Smaller rank wins; a stable hash spreads survivors fairly across sources."""
+def exact_survivor_rank(doc: Document) -> tuple:
+    """Rank of a document among the copies of one text: the smallest is kept. A stable
+    hash of the id spreads survivors fairly across sources."""
     return stable_hash64(doc.id), *document_order(doc)
 
 
@@ -26,7 +27,7 @@ class _KeepOnePerText(CountingDoFn):
 
     def process(self, keyed):
         docs = list(keyed[1])
-        best = min(range(len(docs)), key=lambda i: survivor_rank(docs[i]))
+        best = min(range(len(docs)), key=lambda i: exact_survivor_rank(docs[i]))
         for i, doc in enumerate(docs):
             if i == best:
                 yield self.keep(doc)

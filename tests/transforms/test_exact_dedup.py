@@ -5,7 +5,7 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from schemas.document import Document, Rejected
-from transforms.exact_dedup import DROP_EXACT_DUP, ExactDedup, survivor_rank
+from transforms.exact_dedup import DROP_EXACT_DUP, ExactDedup, exact_survivor_rank
 
 
 def _doc(doc_id, text):
@@ -14,7 +14,7 @@ def _doc(doc_id, text):
 
 def test_one_survivor_per_text_chosen_by_stable_hash_not_order():
     copies = [_doc(f"copy-{i}", "the same text") for i in range(5)]
-    winner = min(copies, key=survivor_rank).id
+    winner = min(copies, key=exact_survivor_rank).id
     expected = [("unique", "kept")] + [
         (d.id, "kept") if d.id == winner else (d.id, DROP_EXACT_DUP, winner) for d in copies
     ]

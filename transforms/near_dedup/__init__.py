@@ -15,7 +15,7 @@ from transforms.near_dedup.transform import (
     ConnectedComponents,
     NearDedup,
     WriteIndex,
-    survivor_rank,
+    near_survivor_rank,
 )
 
 __all__ = [
@@ -27,5 +27,5 @@ __all__ = [
     "NearDedup",
     "NearDedupConfig",
     "WriteIndex",
-    "survivor_rank",
+    "near_survivor_rank",
 ]

@@ -8,7 +8,7 @@
 
 Nothing is ever grouped on one key for all documents or edges: buckets are keyed by band
 hash, component steps by node. A node is a document's survivor rank (see
-`survivor_rank`), so a component's minimum is its survivor and no extra step picks it.
+`near_survivor_rank`), so a component's minimum is its survivor and no extra step picks it.
 """
 
 from __future__ import annotations
@@ -49,8 +49,9 @@ class Assignment:
     band_hashes: tuple[int, ...]
 
 
-def survivor_rank(doc: Document, score_key: str | None) -> tuple:
-    """Smaller wins: a document with a `score_key` score beats one without, a higher score
+def near_survivor_rank(doc: Document, score_key: str | None) -> tuple:
+    """Rank of a document among its near duplicates (its node in the clustering graph).
+    Smaller wins: a document with a `score_key` score beats one without, a higher score
     a lower one, then the smaller id, then the smaller source file, source and content
     digest (copies of a page in two crawls share an id: arrival order must not pick).
     Earlier runs' documents (class -1) beat all of these."""
@@ -78,7 +79,7 @@ class _Signatures(beam.DoFn):
         bands = band_hashes(signatures, *self._bands)
         stored = signatures.astype("<u4")
         for doc, signature, hashes in zip(batch, stored, bands, strict=True):
-            rank = survivor_rank(doc, self.config.survivor_score)
+            rank = near_survivor_rank(doc, self.config.survivor_score)
             yield rank, doc, signature.tobytes(), tuple(int(h) for h in hashes)
 
 

@@ -5,7 +5,7 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from schemas.document import Document, Rejected
-from transforms.near_dedup import NearDedup, NearDedupConfig, survivor_rank
+from transforms.near_dedup import NearDedup, NearDedupConfig, near_survivor_rank
 
 RNG = random.Random(11)
 VOCAB = [f"word{i}" for i in range(3000)]
@@ -80,8 +80,9 @@ def test_highest_quality_score_survives_then_smallest_id():
     ]
     run(docs, config, expected)
     nan = doc("n", base, q=float("nan"))
-    assert survivor_rank(nan, "q")[:3] == survivor_rank(doc("n", base), "q")[:3]  # no score
-    assert survivor_rank(docs[1], "q") < survivor_rank(docs[0], "q") < survivor_rank(docs[3], "q")
+    rank = near_survivor_rank
+    assert rank(nan, "q")[:3] == rank(doc("n", base), "q")[:3]  # no score
+    assert rank(docs[1], "q") < rank(docs[0], "q") < rank(docs[3], "q")
 
 
 def test_pairs_below_the_threshold_stay_apart():
