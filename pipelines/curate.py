@@ -3,8 +3,9 @@
     python -m pipelines.curate                       # demo on the embedded sample corpus
     python -m pipelines.curate --input web=data/*.jsonl.gz --output out/run1 [Beam flags]
 
-Document stages are listed in `document_stages`; each takes Documents and emits Documents
-and Rejected records, so adding a stage is one module and one line there.
+Stages come from the one ordered registry, `pipelines.stages.REGISTRY`: each document
+stage takes Documents and emits Documents and Rejected records, so adding a stage is one
+module and one line there (README: "How to add a stage").
 """
 
 from __future__ import annotations
@@ -41,27 +42,22 @@ from pipelines.sample_corpus import (
     sample_corpus_inputs,
     write_sample_corpus,
 )
+from pipelines.stages import REGISTRY, Registry
 from schemas import arrow
 from schemas.document import DeadLetter, Document, FileRead, Rejected, document_order
 from schemas.manifest import MANIFEST_VERSION, outcome_summary, shard_listing, to_json
 from tokenizer.pack import TAIL_PAD
 from tokenizer.train import TokenizerConfig, load_tokenizer_json
-from transforms import exact_dedup, normalize, quality
 from transforms.accounting import CountOutcomes
 from transforms.balance import STAGE as BALANCE_STAGE
-from transforms.balance import Balance, BalanceConfig, plan_report
 from transforms.common import split_by_type
 from transforms.near_dedup import STAGE as NEAR_DEDUP_STAGE
-from transforms.near_dedup import NearDedup, NearDedupConfig
 from transforms.pii import STAGE as PII_STAGE
-from transforms.pii import PiiConfig
-from transforms.pii.stage import PiiRedaction, RedactDeadLetters, RedactRejected
+from transforms.pii.stage import RedactDeadLetters, RedactRejected
 from transforms.progress import ProgressReporter
-from transforms.quality import LanguageConfig, LanguageFilter, QualityConfig, QualityFilter
-from transforms.readers import READ_STAGE, ReaderConfig, ReadInputs
+from transforms.readers import READ_STAGE, ReadInputs
+from transforms.stage import DOCUMENTS, FILES, TOKENS
 from transforms.tokenize import EncodedDocument, EncodeDocuments, PackAndWrite
-from transforms.toxicity import STAGE as TOXICITY_STAGE
-from transforms.toxicity import ToxicityConfig, ToxicityFilter
 from transforms.train_tokenizer import TrainTokenizer
 from transforms.write import TEMPORARY_DIR, WriteFile, WriteSharded, write_atomically
 
@@ -71,61 +67,27 @@ OUTPUT_SIDE_FILES = (REPORT_FILE,)
 SAMPLE_CORPUS_DIR = "./out/sample-corpus"
 
 
-# Stages that take settings under `stages:`, and how each builds its frozen config.
-CONFIGURABLE_STAGES = {
-    READ_STAGE: ReaderConfig.from_dict,
-    quality.LANG_STAGE: LanguageConfig.from_dict,
-    quality.QUALITY_STAGE: QualityConfig.from_dict,
-    NEAR_DEDUP_STAGE: NearDedupConfig.from_dict,
-    TOXICITY_STAGE: ToxicityConfig.from_dict,
-    PII_STAGE: PiiConfig.from_dict,
-    BALANCE_STAGE: BalanceConfig.from_dict,
-}
-# Stages that need to know which sources are code; the value comes from --code_sources.
-_CODE_AWARE = (quality.LANG_STAGE, quality.QUALITY_STAGE, TOXICITY_STAGE, PII_STAGE)
-
-
-def build_stage_configs(config: CurateConfig) -> dict:
-    """Stage name -> its config, from `config.stages`. Raises ValueError for an unknown
-    stage or setting, before anything runs."""
-    unknown = sorted(set(config.stages) - set(CONFIGURABLE_STAGES))
-    if unknown:
-        raise ValueError(
-            f"unknown stage(s) under stages: {', '.join(unknown)} "
-            f"(stages with settings: {', '.join(CONFIGURABLE_STAGES)})"
-        )
-    configs = {}
-    for name, from_dict in CONFIGURABLE_STAGES.items():
-        settings = dict(config.stages.get(name) or {})
-        if name in _CODE_AWARE:
-            if "code_sources" in settings:
-                raise ValueError(f"stages.{name}.code_sources: set --code_sources instead")
-            settings["code_sources"] = config.code_sources
-        configs[name] = from_dict(settings)
+def stage_configs(config: CurateConfig, registry: Registry = REGISTRY) -> dict:
+    """Stage name -> its config, from `config.stages` and `--code_sources`; the balance
+    targets checked against the inputs. Raises ValueError for an unknown stage, a bad
+    setting or targets that do not match the sources, before anything runs."""
+    configs = registry.configs(config.stages, config.code_sources)
+    if BALANCE_STAGE in configs:
+        configs[BALANCE_STAGE].check_sources({source for source, _ in config.inputs})
     return configs
 
 
-def document_stages(config: CurateConfig, configs: dict) -> list[tuple[str, str, beam.PTransform]]:
-    """(step label, stage name in the manifest, transform), cheapest first."""
-    return [
-        ("Normalize", normalize.STAGE, normalize.Normalize(config.code_sources)),
-        ("LanguageId", quality.LANG_STAGE, LanguageFilter(configs[quality.LANG_STAGE])),
-        ("Quality", quality.QUALITY_STAGE, QualityFilter(configs[quality.QUALITY_STAGE])),
-        ("ExactDedup", exact_dedup.STAGE, exact_dedup.ExactDedup()),
-        ("NearDedup", NEAR_DEDUP_STAGE, NearDedup(configs[NEAR_DEDUP_STAGE])),
-        ("Toxicity", TOXICITY_STAGE, ToxicityFilter(configs[TOXICITY_STAGE])),
-        ("Pii", PII_STAGE, PiiRedaction(configs[PII_STAGE])),
-    ]
+def _active(stages, configs: dict) -> list:
+    """The stages that run with these configs."""
+    return [s for s in stages if s.active(configs.get(s.name))]
 
 
-def build(pipeline: beam.Pipeline, config: CurateConfig) -> None:
-    """Wire the whole curation graph onto `pipeline`."""
+def build(pipeline: beam.Pipeline, config: CurateConfig, registry: Registry = REGISTRY) -> None:
+    """Wire the whole curation graph onto `pipeline`: read, the registry's document stages
+    in order, tokenizer, encode, its token stages (balance), pack, write, manifest."""
     out = config.output
-    configs = build_stage_configs(config)
-    balance_config = configs[BALANCE_STAGE]
-    balance_config.check_sources({source for source, _ in config.inputs})
-    stages = document_stages(config, configs)
-    stage_names = [READ_STAGE] + [name for _, name, _ in stages]
+    configs = stage_configs(config, registry)
+    stage_names = [READ_STAGE]
     records = pipeline | "Read" >> ReadInputs(
         config.inputs, configs[READ_STAGE], config.only_files, with_counts=True
     )
@@ -138,10 +100,20 @@ def build(pipeline: beam.Pipeline, config: CurateConfig) -> None:
         | "Read/CountPerFile" >> beam.CombinePerKey(sum)
     )
 
-    dropped = [dropped_on_read]
-    for label, _, stage in stages:
-        docs, rejected = split_by_type(docs | label >> stage, f"{label}/Split", Document, Rejected)
-        dropped.append(rejected)
+    dropped, side = [dropped_on_read], {}
+
+    def run_stages(records, place: str, kind: type):
+        for stage in _active(registry.runs_on(place), configs):
+            stage_names.append(stage.name)
+            outputs = records | stage.name >> stage.transform(configs.get(stage.name))
+            if isinstance(outputs, tuple):  # (records, the stage's manifest section)
+                outputs, section = outputs
+                side[_SECTION + stage.name] = beam.pvalue.AsSingleton(section)
+            records, rejected = split_by_type(outputs, f"{stage.name}/Split", kind, Rejected)
+            dropped.append(rejected)
+        return records
+
+    docs = run_stages(docs, DOCUMENTS, Document)
 
     tokenizer_json = _tokenizer(pipeline, docs, config)
     tokenizer_file = (
@@ -157,26 +129,18 @@ def build(pipeline: beam.Pipeline, config: CurateConfig) -> None:
         | "Tokenizer/Write" >> beam.ParDo(WriteFile(out))
     )
     encoded = docs | "Encode" >> EncodeDocuments(tokenizer_json)
-    side = {}
-    if balance_config.enabled:
-        stage_names.append(BALANCE_STAGE)
-        balanced, plans = encoded | "Balance" >> Balance(balance_config)
-        encoded, rejected = split_by_type(balanced, "Balance/Split", EncodedDocument, Rejected)
-        dropped.append(rejected)
-        side["balance"] = beam.pvalue.AsSingleton(
-            plans | "Balance/Report" >> beam.Map(plan_report, balance_config)
-        )
+    encoded = run_stages(encoded, TOKENS, EncodedDocument)
     docs = encoded | "CuratedDocuments" >> beam.Map(lambda e: e.doc)
     rejected = dropped | "AllRejected" >> beam.Flatten()
 
     token_shards, layout = encoded | "Tokens" >> PackAndWrite(
         tokenizer_json,
         out,
-        config.pack,
-        config.dp_world_size,
-        config.target_shard_bytes,
-        config.tokenizer.eos_token,
-        config.tokenizer.pad_token,
+        pack=config.pack,
+        dp_world_size=config.dp_world_size,
+        target_bytes=config.target_shard_bytes,
+        eos_token=config.tokenizer.eos_token,
+        pad_token=config.tokenizer.pad_token,
     )
     side["layout"] = beam.pvalue.AsSingleton(layout)
     doc_shards = docs | "Documents" >> _write_documents(out, config.target_shard_bytes)
@@ -308,6 +272,9 @@ def _tokenizer_facts(tokenizer_json: str, tokens: TokenizerConfig) -> dict:
     }
 
 
+_SECTION = "section:"  # side inputs of _write_manifest that are stages' manifest sections
+
+
 def _write_manifest(
     _,
     config,
@@ -320,14 +287,16 @@ def _write_manifest(
     dead_letter,
     layout,
     rejected=None,
-    balance=None,
+    **stage_sections,
 ):
     token_shards = shard_listing(tokens)
+    sections = {k.removeprefix(_SECTION): v for k, v in stage_sections.items()}
     manifest = {
         "manifest_version": MANIFEST_VERSION,
         "config": config.to_dict(),
         **outcome_summary(counts, stage_names, reader_counts),
-        "balance": balance,
+        BALANCE_STAGE: None,  # null in a run without balancing: readers look for the key
+        **sections,
         "tokenizer": tokenizer[0] if tokenizer else None,
         "tokens": {
             "seq_len": config.pack.seq_len,
@@ -353,7 +322,7 @@ def clear_output(output: str) -> None:
     remove_run(output, OUTPUT_MANIFEST, OUTPUT_SIDE_FILES, "pipelines.curate")
 
 
-def resolve(argv: list[str] | None, write_corpus: bool = True):
+def resolve(argv: list[str] | None, write_corpus: bool = True, registry: Registry = REGISTRY):
     """Flags and config file -> (PipelineOptions, CurateConfig). Without --input, the
     embedded sample corpus is the input (written unless `write_corpus` is false) and, unless
     stages.balance says otherwise, the demo's source mix applies. Raises UserError for a bad
@@ -372,17 +341,16 @@ def resolve(argv: list[str] | None, write_corpus: bool = True):
     else:
         config = curate_config(options, inputs)
     try:  # bad stage settings are the user's to fix: one line, before anything runs
-        build_stage_configs(config)[BALANCE_STAGE].check_sources({s for s, _ in config.inputs})
+        stage_configs(config, registry)
     except ValueError as err:
         raise UserError(str(err)) from err
     return options, config
 
 
-def describe(options, config: CurateConfig) -> str:
+def describe(options, config: CurateConfig, registry: Registry = REGISTRY) -> str:
     """What a run would do, without running it: resolved options, inputs, stage list with
     each stage's settings. Raises ValueError for bad settings, as a run would."""
-    configs = build_stage_configs(config)
-    configs[BALANCE_STAGE].check_sources({source for source, _ in config.inputs})
+    configs = stage_configs(config, registry)
     beam_flags = options.get_all_options(drop_default=True, retain_unknown_options=True)
     ours = set(config.to_dict()) | {"input", "config", "stages"}
     lines = ["runner and Beam options:"]
@@ -394,11 +362,10 @@ def describe(options, config: CurateConfig) -> str:
     lines.append("settings:")
     lines += [f"  {k}: {v}" for k, v in config.to_dict().items() if k not in ("inputs", "stages")]
     lines.append("stages, in order:")
-    names = [READ_STAGE] + [name for _, name, _ in document_stages(config, configs)]
+    names = [s.name for s in registry.stages if s.runs_on in (FILES, DOCUMENTS)]
     tokenizer = f"load {config.tokenizer_path}" if config.tokenizer_path else "train"
     names += [f"tokenizer ({tokenizer})", "encode"]
-    if configs[BALANCE_STAGE].enabled:
-        names.append(BALANCE_STAGE)
+    names += [s.name for s in _active(registry.runs_on(TOKENS), configs)]
     names += ["pack + write token shards", "manifest"]
     for name in names:
         settings = configs.get(name)
@@ -406,13 +373,20 @@ def describe(options, config: CurateConfig) -> str:
     return "\n".join(lines)
 
 
-def run(argv: list[str] | None = None, show_progress: bool = False) -> dict:
+def run(
+    argv: list[str] | None = None, show_progress: bool = False, registry: Registry = REGISTRY
+) -> dict:
     """Run the pipeline to completion and return the manifest."""
-    return execute(*resolve(argv), show_progress=show_progress)
+    options, config = resolve(argv, registry=registry)
+    return execute(options, config, show_progress=show_progress, registry=registry)
 
 
 def execute(
-    options, config: CurateConfig, show_progress: bool = False, in_place: bool = False
+    options,
+    config: CurateConfig,
+    show_progress: bool = False,
+    in_place: bool = False,
+    registry: Registry = REGISTRY,
 ) -> dict:
     """Run the graph for `config` with the runner `options` name; return the manifest.
 
@@ -426,7 +400,8 @@ def execute(
     staging folder (the next run removes it); nothing is swapped in.
     `in_place`: write straight into `config.output`, which the caller has prepared and
     locked (a refresh builds a new version folder so). `show_progress`: print what has
-    been read so far on stderr while an in-process local run works."""
+    been read so far on stderr while an in-process local run works. `registry`: the
+    stages to run, in order."""
     if config.tokenizer_path:  # checked on the driver: a bad path is a one-line error
         try:
             load_tokenizer_json(
@@ -457,7 +432,7 @@ def execute(
         in_process = isinstance(runner, OfflineDirectRunner) and in_memory(options)
         with ProgressReporter() if in_process and show_progress else contextlib.nullcontext():
             with beam.Pipeline(runner=runner, options=options) as pipeline:
-                build(pipeline, run_config)
+                build(pipeline, run_config, registry)
         dask_compat.close_client(pipeline.result)
         delete_tree(FileSystems.join(target, TEMPORARY_DIR))
         manifest_path = FileSystems.join(target, OUTPUT_MANIFEST)
@@ -466,10 +441,7 @@ def execute(
         if staged is not None:  # the manifest names where the run will be, not the staging
             manifest["config"] = config.to_dict()
             write_bytes(manifest_path, to_json(manifest).encode("utf-8"))
-        if FileSystems.get_scheme(target) in (None, "file"):
-            write_report(target)
-        else:  # the report reads Parquet with local paths
-            logging.info("no report.html for an output on %s", config.output)
+        write_report(target, registry.report_sections())
         settle(staged, manifest["records"], manifest_path, "manifest")
     return manifest
 

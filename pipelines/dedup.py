@@ -34,6 +34,7 @@ from pipelines import dask_compat
 from pipelines.local_runner import runner_for
 from pipelines.options import (
     DEFAULT_OUTPUT,
+    CurateConfig,
     CurateOptions,
     UserError,
     check_inputs,
@@ -42,6 +43,7 @@ from pipelines.options import (
     load_options,
 )
 from pipelines.output import StagedOutput, delete_tree, settle, write_bytes
+from pipelines.stages import REGISTRY, Registry
 from schemas import arrow
 from schemas.document import DeadLetter, Document, Rejected, document_order
 from schemas.manifest import shard_listing, to_json
@@ -53,6 +55,7 @@ from transforms.write import TEMPORARY_DIR, WriteSharded, write_atomically
 DEFAULT_DEDUP_OUTPUT = "./out/dedup"
 SUMMARY_FILE = "summary.json"
 TARGET_SHARD_BYTES = 256 << 20
+DEDUP_STAGES = (READ_STAGE, STAGE)  # the registry's stages this pipeline runs
 
 
 class DedupOptions(PipelineOptions):
@@ -72,15 +75,13 @@ class DedupOptions(PipelineOptions):
         )
 
 
-def dedup_settings(options: PipelineOptions, output: str) -> NearDedupConfig:
-    """stages.near_dedup settings, with --index_input / --index_output on top."""
-    stages = dict(options.view_as(CurateOptions).stages or {})
-    unknown = sorted(set(stages) - {READ_STAGE, STAGE})
-    if unknown:
-        raise ValueError(
-            f"unknown stage(s) under stages: {', '.join(unknown)} (dedup has "
-            f"settings for {READ_STAGE}, {STAGE})"
-        )
+def dedup_settings(
+    config: CurateConfig, options: PipelineOptions, registry: Registry = REGISTRY
+) -> tuple[ReaderConfig, NearDedupConfig]:
+    """The registry's read and near_dedup configs from the run's `stages:`, with
+    --index_input / --index_output on top. ValueError for any other stage or a bad
+    setting."""
+    stages, output = dict(config.stages), config.output
     settings = dict(stages.get(STAGE) or {})
     dedup = options.view_as(DedupOptions)
     if dedup.index_input:
@@ -88,7 +89,8 @@ def dedup_settings(options: PipelineOptions, output: str) -> NearDedupConfig:
     settings["index_output"] = (
         dedup.index_output or settings.get("index_output") or (FileSystems.join(output, "index"))
     )
-    return NearDedupConfig.from_dict(settings)
+    configs = registry.configs({**stages, STAGE: settings}, config.code_sources, DEDUP_STAGES)
+    return configs[READ_STAGE], configs[STAGE]
 
 
 def build(
@@ -204,8 +206,7 @@ def run(argv: list[str] | None = None) -> dict:
     resolved = curate_config(options, opts.input)
     output = resolved.output
     try:
-        reader = ReaderConfig.from_dict({**(resolved.stages.get(READ_STAGE) or {})})
-        config = dedup_settings(options, output)
+        reader, config = dedup_settings(resolved, options)
     except ValueError as err:
         raise UserError(str(err)) from err
     check_inputs(resolved.inputs, resolved.stages.get(READ_STAGE))

@@ -29,7 +29,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from tokenizer.pack import TAIL_DROP, TAIL_PAD, PackConfig
 from tokenizer.train import EOS_TOKEN, PAD_TOKEN, TokenizerConfig
-from transforms.quality.base import DEFAULT_CODE_SOURCES
+from transforms.settings import DEFAULT_CODE_SOURCES
 
 DEFAULT_OUTPUT = "./out/curate"
 DEFAULT_SOURCE = "default"

@@ -35,6 +35,7 @@ import numpy as np
 from schemas.document import Document, stable_hash64
 from transforms.common import CountingDoFn
 from transforms.settings import config_from_dict
+from transforms.stage import TOKENS, Stage
 
 STAGE = "balance"
 DROP_DOWNSAMPLED = "downsampled"
@@ -379,8 +380,8 @@ class _ApplyPlan(CountingDoFn):
 
 
 class Balance(beam.PTransform):
-    """EncodedDocuments -> (EncodedDocument | Rejected, one-element PCollection of the plan
-    dict cell -> CellPlan)."""
+    """EncodedDocuments -> (EncodedDocument | Rejected, one-element PCollection of the
+    manifest's `balance` section, `plan_report`)."""
 
     def __init__(self, config: BalanceConfig):
         super().__init__()
@@ -399,4 +400,10 @@ class Balance(beam.PTransform):
         applied = encoded | "Apply" >> beam.ParDo(
             _ApplyPlan(config), beam.pvalue.AsSingleton(plans)
         )
-        return applied, plans
+        return applied, plans | "Report" >> beam.Map(plan_report, config)
+
+
+# Runs only when `targets` are set; its manifest section says how it chose the mix.
+BALANCE = Stage(
+    STAGE, BalanceConfig.from_dict, Balance, runs_on=TOKENS, active=lambda c: c.enabled
+)

@@ -12,10 +12,10 @@ from __future__ import annotations
 import dataclasses
 import re
 import unicodedata
+from collections.abc import Mapping
 
-import apache_beam as beam
-
-from transforms.common import CountingDoFn
+from transforms.settings import DEFAULT_CODE_SOURCES, config_from_dict
+from transforms.stage import ApplyStep, DocumentStep, Drop, Stage
 
 STAGE = "normalize"
 DROP_EMPTY = "empty"
@@ -88,31 +88,43 @@ def normalize_code(text: str) -> str:
     return text.rstrip().lstrip("\n")
 
 
-class _NormalizeFn(CountingDoFn):
+@dataclasses.dataclass(frozen=True)
+class NormalizeConfig:
+    """Settings of the `normalize` stage: only `code_sources` (from `--code_sources`),
+    whose documents are normalized as code (`normalize_code`)."""
+
+    code_sources: tuple[str, ...] = DEFAULT_CODE_SOURCES
+
+    @classmethod
+    def from_dict(cls, mapping: Mapping | None) -> NormalizeConfig:
+        """From a YAML/JSON mapping; unknown keys raise ValueError."""
+        return config_from_dict(cls, mapping, f"stages.{STAGE}")
+
+
+class NormalizeStep(DocumentStep):
+    """One document: normalized as code or prose by its source; dropped when empty."""
+
     stage = STAGE
 
-    def __init__(self, code_sources: tuple[str, ...]):
-        super().__init__()
-        self.code_sources = frozenset(code_sources)
+    def __init__(self, config: NormalizeConfig):
+        self.code_sources = frozenset(config.code_sources)
 
-    def process(self, doc):
+    def apply(self, doc):
         code = doc.source in self.code_sources
         text = normalize_code(doc.text) if code else normalize_text(doc.text)
         if not text:
-            yield self.reject(doc, DROP_EMPTY)
-        else:
-            yield self.keep(doc if text == doc.text else dataclasses.replace(doc, text=text))
+            return Drop(doc, DROP_EMPTY)
+        return doc if text == doc.text else dataclasses.replace(doc, text=text)
 
 
-class Normalize(beam.PTransform):
+class Normalize(ApplyStep):
     """Documents -> normalized Documents, and Rejected(reason=empty) for empty ones.
 
     Documents whose source is in `code_sources` are normalized as code (`normalize_code`).
     """
 
-    def __init__(self, code_sources: tuple[str, ...] = ()):
-        super().__init__()
-        self.code_sources = tuple(code_sources)
+    def __init__(self, config: NormalizeConfig | None = None):
+        super().__init__(NormalizeStep(config or NormalizeConfig()))
 
-    def expand(self, docs):
-        return docs | "NormalizeText" >> beam.ParDo(_NormalizeFn(self.code_sources))
+
+NORMALIZE = Stage(STAGE, NormalizeConfig.from_dict, Normalize, code_aware=True)

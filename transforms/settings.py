@@ -16,6 +16,11 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
+# Sources whose documents are source code (`--code_sources`): normalized as code, no
+# language ID, the code rules instead of the web-text rules, no toxicity model, only
+# e-mail addresses redacted.
+DEFAULT_CODE_SOURCES = ("code", "github", "stack")
+
 _KIND_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
 
 

@@ -308,16 +308,17 @@ def test_dry_run_prints_the_plan_and_runs_nothing(tmp_path, capsys, monkeypatch)
 def test_a_record_lost_between_reading_and_writing_is_reported(tmp_path, monkeypatch):
     """The reader's own per-file counts are checked against the outcomes: a stage that
     silently swallows a document makes the run unbalanced (and `main` exit 1)."""
-    from transforms import normalize
+    from transforms import stage
 
     data = tmp_path / "in"
     write_input(data / "a.jsonl", jsonl_bytes([{"text": f"document {i}"} for i in range(5)]))
-    original = normalize._NormalizeFn.process
+    original = stage._ApplyFn.process
 
-    def buggy(self, doc):  # emits nothing, not even a Rejected, for one document
-        return [] if doc.text == "document 3" else original(self, doc)
+    def buggy(self, doc):  # the normalize stage emits nothing, not even a Rejected, for one
+        lost = self.stage == "normalize" and doc.text == "document 3"
+        return [] if lost else original(self, doc)
 
-    monkeypatch.setattr(normalize._NormalizeFn, "process", buggy)
+    monkeypatch.setattr(stage._ApplyFn, "process", buggy)
     manifest = run([*SMALL, f"--output={tmp_path / 'out'}", f"--input=web={data}/*"])
     entry = manifest["inputs"][0]
     assert (entry["read"], entry["accounted"]) == (5, 4)
@@ -356,7 +357,7 @@ def test_a_rerun_replaces_the_previous_run_only_once_it_is_complete(
         raise RuntimeError("worker lost while writing token shards")
 
     with monkeypatch.context() as patch:
-        patch.setattr(tokenize, "_assemble_shard", fail)
+        patch.setattr(tokenize, "assemble_shard", fail)
         with pytest.raises(Exception, match="worker lost"):
             run(argv)
     assert _tree_hashes(out) == before  # the previous run, whole; no staging, no lock

@@ -159,14 +159,12 @@ def test_code_sources_flag():
 def test_the_readme_stage_settings_example_is_valid():
     import yaml
 
-    from pipelines.curate import build_stage_configs
+    from pipelines.stages import REGISTRY
 
     readme = (ROOT / "README.md").read_text()
     example = readme.split("```yaml\n", 1)[1].split("```", 1)[0]
     stages = yaml.safe_load(example)["stages"]
-    configs = build_stage_configs(
-        curate_config(load_options([f"--stages={json.dumps(stages)}"]), ["x"])
-    )
+    configs = REGISTRY.configs(stages, ("code",))
     assert configs["read"].extractor == "resiliparse"
     assert configs["lang"].languages == ("en", "de")
     assert configs["quality"].fineweb.max_short_line_frac is None

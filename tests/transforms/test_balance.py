@@ -195,7 +195,7 @@ def test_balance_transform():
 
     web, code = encoded("w", "web", 10), encoded("c", "code", 100)
     with TestPipeline() as p:
-        out, plans = p | beam.Create(web + code) | Balance(config)
+        out, report = p | beam.Create(web + code) | Balance(config)
         summary = out | beam.Map(
             lambda x: (
                 ("dropped", x.doc.source, x.reason)
@@ -217,5 +217,5 @@ def test_balance_transform():
             ),
             label="Outcomes",
         )
-        rates = plans | beam.Map(lambda ps: sorted((c[0], p.rate) for c, p in ps.items()))
+        rates = report | beam.Map(lambda r: sorted((c["source"], c["rate"]) for c in r["cells"]))
         assert_that(rates, equal_to([[("code", 0.5), ("web", 5.0)]]), label="Plan")

@@ -3,7 +3,13 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from schemas.document import Document, Rejected
-from transforms.normalize import DROP_EMPTY, Normalize, normalize_code, normalize_text
+from transforms.normalize import (
+    DROP_EMPTY,
+    Normalize,
+    NormalizeConfig,
+    normalize_code,
+    normalize_text,
+)
 
 
 def test_nfc():
@@ -59,7 +65,7 @@ def test_code_sources_are_normalized_as_code():
     code = "class A:\n    x = 1\n"
     docs = [Document("c", code, "code", "f"), Document("w", code, "web", "f")]
     with TestPipeline() as p:
-        out = p | beam.Create(docs) | Normalize(code_sources=("code",))
+        out = p | beam.Create(docs) | Normalize(NormalizeConfig(code_sources=("code",)))
         assert_that(
             out | beam.Map(lambda d: (d.id, d.text)),
             equal_to([("c", "class A:\n    x = 1"), ("w", "class A:\nx = 1")]),

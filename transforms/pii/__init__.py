@@ -13,8 +13,7 @@ import hashlib
 
 from transforms.pii.engine import DEFAULT_ENTITIES, build_analyzer
 from transforms.pii.once import built_once
-from transforms.quality.base import DEFAULT_CODE_SOURCES
-from transforms.settings import config_from_dict
+from transforms.settings import DEFAULT_CODE_SOURCES, config_from_dict
 
 STAGE = "pii"
 DROP_PII = "pii"
@@ -188,7 +187,7 @@ def scrub_text(text: str) -> tuple[str, list[PiiSpan]]:
 
 
 def __getattr__(name):  # the Beam steps import apache_beam; load them only when asked for
-    if name in ("PiiRedaction", "RedactRejected", "RedactDeadLetters"):
+    if name in ("PII", "PiiRedaction", "RedactRejected", "RedactDeadLetters"):
         from transforms.pii import stage
 
         return getattr(stage, name)

@@ -10,59 +10,53 @@ import functools
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from transforms.common import CountingDoFn
 from transforms.pii import DROP_PII, FULL, REDACTED, STAGE, PiiConfig, Scrubber, redact
 from transforms.pii.dropped import redact_dead_letters, redact_rejected
+from transforms.stage import ApplyStep, DocumentStep, Drop, Stage
 
 
-class _ScrubBatch(CountingDoFn):
+class PiiStep(DocumentStep):
+    """A batch of documents: spans found together, each document redacted and scored
+    (`pii.hits`, `pii.<TYPE>`), or dropped with more than `max_hits` spans."""
+
     stage = STAGE
 
     def __init__(self, config: PiiConfig):
-        super().__init__()
         self.config = config
-        self._scrubber = None
+        self.batch_size = config.batch_size
+        self._scrubber: Scrubber | None = None
 
     def setup(self):
         self._scrubber = Scrubber(self.config)
 
-    def process(self, docs):
+    def apply_batch(self, docs):
         allowed = [self._scrubber.allowed(d.source) for d in docs]
         found = self._scrubber.spans_batch([d.text for d in docs], allowed)
-        for doc, spans in zip(docs, found, strict=True):
-            counts: dict[str, float] = {}
-            for s in spans:
-                key = f"pii.{s.entity_type}"
-                counts[key] = counts.get(key, 0.0) + 1.0
-                self._counter(f"found_{s.entity_type}").inc()
-            scored = dataclasses.replace(
-                doc, scores={**doc.scores, "pii.hits": float(len(spans)), **counts}
-            )
-            if self.config.max_hits is not None and len(spans) > self.config.max_hits:
-                if self.config.rejected_text == REDACTED:  # RedactRejected leaves it as it is
-                    scored = dataclasses.replace(scored, text=redact(doc.text, spans, self.config))
-                yield self.reject(scored, DROP_PII)
-                continue
-            if spans:
-                self._counter("redacted_documents").inc()
-                scored = dataclasses.replace(scored, text=redact(doc.text, spans, self.config))
-            yield self.keep(scored)
+        return [self._decide(doc, spans) for doc, spans in zip(docs, found, strict=True)]
+
+    def _decide(self, doc, spans):
+        counts: dict[str, float] = {}
+        for s in spans:
+            counts[f"pii.{s.entity_type}"] = counts.get(f"pii.{s.entity_type}", 0.0) + 1.0
+        scored = dataclasses.replace(
+            doc, scores={**doc.scores, "pii.hits": float(len(spans)), **counts}
+        )
+        dropped = self.config.max_hits is not None and len(spans) > self.config.max_hits
+        # A dropped document keeps its text when rejected/ stores it in full.
+        if spans and not (dropped and self.config.rejected_text != REDACTED):
+            scored = dataclasses.replace(scored, text=redact(doc.text, spans, self.config))
+        return Drop(scored, DROP_PII) if dropped else scored
 
 
-class PiiRedaction(beam.PTransform):
+class PiiRedaction(ApplyStep):
     """Documents -> Documents with PII replaced (scores `pii.hits`, `pii.<TYPE>`), and
     Rejected(reason=pii) for documents with more than `max_hits` spans."""
 
     def __init__(self, config: PiiConfig | None = None):
-        super().__init__()
-        self.config = config or PiiConfig()
+        super().__init__(PiiStep(config or PiiConfig()))
 
-    def expand(self, docs):
-        return (
-            docs
-            | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=self.config.batch_size)
-            | "Scrub" >> beam.ParDo(_ScrubBatch(self.config))
-        )
+
+PII = Stage(STAGE, PiiConfig.from_dict, PiiRedaction, code_aware=True)
 
 
 class _RedactBatch(beam.DoFn):

@@ -1,13 +1,10 @@
-"""What every rule family shares: the text split once, and the code sources' default.
+"""What every rule family shares: the text split once.
 
 Beam-free. `TextView` splits a document into lines and whitespace words exactly once, so
 the Gopher, C4 and FineWeb families all read the same lists instead of re-splitting.
 """
 
 from __future__ import annotations
-
-# Sources whose documents are source code: no language ID, only the code rules.
-DEFAULT_CODE_SOURCES = ("code", "github", "stack")
 
 
 class TextView:

@@ -19,11 +19,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import apache_beam as beam
-
-from transforms.common import CountingDoFn
-from transforms.quality.base import DEFAULT_CODE_SOURCES
-from transforms.settings import config_from_dict
+from transforms.settings import DEFAULT_CODE_SOURCES, config_from_dict
+from transforms.stage import ApplyStep, DocumentStep, Drop, Stage
 
 STAGE = "lang"
 DROP_LANG = "lang"
@@ -129,7 +126,7 @@ def decide(lang: str, score: float, config: LanguageConfig) -> str | None:
     return None if _keeps(lang, score, config) else DROP_LANG
 
 
-class _LanguageFn(CountingDoFn):
+class LanguageStep(DocumentStep):
     """One document at a time: fastText's list `predict` was not faster on whole documents
     (measured on the C4 fixtures: ~1,750 docs/s either way; the per-token work dominates
     the call overhead), so batching would only add buffering."""
@@ -137,7 +134,6 @@ class _LanguageFn(CountingDoFn):
     stage = STAGE
 
     def __init__(self, config: LanguageConfig):
-        super().__init__()
         self.config = config
         self.code_sources = frozenset(config.code_sources)
         self.identifier: LanguageIdentifier | None = None
@@ -145,22 +141,20 @@ class _LanguageFn(CountingDoFn):
     def setup(self):
         self.identifier = LanguageIdentifier(self.config.model_path)
 
-    def process(self, doc):
+    def apply(self, doc):
         if doc.source in self.code_sources:
-            yield self.keep(doc)
-            return
+            return doc
         lang, score, reason = self.identifier.identify(doc.text, self.config)
         doc = dataclasses.replace(doc, lang=lang, scores={**doc.scores, SCORE_KEY: score})
-        yield self.reject(doc, reason) if reason else self.keep(doc)
+        return Drop(doc, reason) if reason else doc
 
 
-class LanguageFilter(beam.PTransform):
+class LanguageFilter(ApplyStep):
     """Documents -> Documents with `lang` and `scores["lid.score"]` set, and
     Rejected(stage="lang", reason="lang") for the ones not in a wanted language."""
 
     def __init__(self, config: LanguageConfig | None = None):
-        super().__init__()
-        self.config = config or LanguageConfig()
+        super().__init__(LanguageStep(config or LanguageConfig()))
 
-    def expand(self, docs):
-        return docs | "IdentifyLanguage" >> beam.ParDo(_LanguageFn(self.config))
+
+LANGUAGE = Stage(STAGE, LanguageConfig.from_dict, LanguageFilter, code_aware=True)

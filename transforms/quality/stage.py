@@ -33,16 +33,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-import apache_beam as beam
-
 from schemas.document import Document
-from transforms.common import CountingDoFn
 from transforms.quality import c4 as c4_rules
 from transforms.quality import code as code_rules
 from transforms.quality import fineweb as fineweb_rules
 from transforms.quality import gopher as gopher_rules
-from transforms.quality.base import DEFAULT_CODE_SOURCES, TextView
-from transforms.settings import config_from_dict
+from transforms.quality.base import TextView
+from transforms.settings import DEFAULT_CODE_SOURCES, config_from_dict
+from transforms.stage import ApplyStep, DocumentStep, Drop, Stage
 
 STAGE = "quality"
 # Curated (non-crawl) sources that the web-text rules are not meant for.
@@ -156,32 +154,32 @@ def assess_text(text: str, config: QualityConfig) -> Assessment:
     return Assessment(signals, reason, text if reason else kept_text)
 
 
-class _QualityFn(CountingDoFn):
+class QualityStep(DocumentStep):
+    """One document: its signals added to `scores`, C4-cleaned text when kept, or a Drop
+    naming the first failing rule."""
+
     stage = STAGE
 
     def __init__(self, config: QualityConfig):
-        super().__init__()
         self.config = config
 
-    def process(self, doc):
+    def apply(self, doc):
         signals, reason, text = assess(doc, self.config)
         if not signals and reason is None:
-            yield self.keep(doc)
-            return
+            return doc
         changes = {"scores": {**doc.scores, **signals}}
         if reason is None and text != doc.text:
             changes["text"] = text
         doc = dataclasses.replace(doc, **changes)
-        yield self.reject(doc, reason) if reason else self.keep(doc)
+        return Drop(doc, reason) if reason else doc
 
 
-class QualityFilter(beam.PTransform):
+class QualityFilter(ApplyStep):
     """Documents -> Documents with the rule signals in `scores` (text C4-cleaned when
     configured), and Rejected(stage="quality", reason=<rule>) for the ones a rule drops."""
 
     def __init__(self, config: QualityConfig | None = None):
-        super().__init__()
-        self.config = config or QualityConfig()
+        super().__init__(QualityStep(config or QualityConfig()))
 
-    def expand(self, docs):
-        return docs | "ApplyQualityRules" >> beam.ParDo(_QualityFn(self.config))
+
+QUALITY = Stage(STAGE, QualityConfig.from_dict, QualityFilter, code_aware=True)

@@ -29,6 +29,7 @@ from transforms.readers.config import DEFAULT_CONFIG, ReaderConfig
 from transforms.readers.files import InputFile, relative_to_root
 from transforms.readers.reasons import READ_STAGE
 from transforms.readers.records import encoding_error, writable, writable_letter
+from transforms.stage import FILES, Stage
 
 __all__ = [
     "READERS",
@@ -252,3 +253,7 @@ class ReadInputs(beam.PTransform):
             | "SpreadFiles" >> beam.Reshuffle()
             | "ReadRecords" >> beam.ParDo(_ReadFiles(self.config, self.with_counts))
         )
+
+
+# Settings under `stages: {read: ...}`; the pipelines wire `ReadInputs` themselves.
+READ = Stage(READ_STAGE, ReaderConfig.from_dict, runs_on=FILES)

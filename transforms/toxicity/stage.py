@@ -13,11 +13,8 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import apache_beam as beam
-
-from transforms.common import CountingDoFn
-from transforms.quality.base import DEFAULT_CODE_SOURCES
-from transforms.settings import config_from_dict
+from transforms.settings import DEFAULT_CODE_SOURCES, config_from_dict
+from transforms.stage import ApplyStep, DocumentStep, Drop, Stage
 from transforms.toxicity.classifier import DEFAULT_WINDOW_WORDS, ToxicityClassifier
 
 STAGE = "toxicity"
@@ -71,7 +68,7 @@ def decide(max_score: float, config: ToxicityConfig) -> str | None:
     return None
 
 
-class _ToxicityFn(CountingDoFn):
+class ToxicityStep(DocumentStep):
     """Scores one document per call; its windows go to fastText in one `predict` call.
 
     Batching across documents (a GroupByKey, as the tokenizer does) would not pay: on the
@@ -81,7 +78,6 @@ class _ToxicityFn(CountingDoFn):
     stage = STAGE
 
     def __init__(self, config: ToxicityConfig):
-        super().__init__()
         self.config = config
         self.code_sources = frozenset(config.code_sources)
         self.classifier: ToxicityClassifier | None = None
@@ -89,24 +85,22 @@ class _ToxicityFn(CountingDoFn):
     def setup(self):
         self.classifier = ToxicityClassifier(self.config.model_path)
 
-    def process(self, doc):
+    def apply(self, doc):
         if doc.source in self.code_sources:
-            yield self.keep(doc)
-            return
+            return doc
         result = self.classifier.score_document(doc.text, self.config.window_words)
         scores = {MAX_KEY: result.max, MEAN_KEY: result.mean, WINDOWS_KEY: float(result.windows)}
         doc = dataclasses.replace(doc, scores={**doc.scores, **scores})
         reason = decide(result.max, self.config)
-        yield self.reject(doc, reason) if reason else self.keep(doc)
+        return Drop(doc, reason) if reason else doc
 
 
-class ToxicityFilter(beam.PTransform):
+class ToxicityFilter(ApplyStep):
     """Documents -> Documents with `toxicity.*` scores, and Rejected(stage="toxicity",
     reason="toxic") for those at or above the threshold."""
 
     def __init__(self, config: ToxicityConfig | None = None):
-        super().__init__()
-        self.config = config or ToxicityConfig()
+        super().__init__(ToxicityStep(config or ToxicityConfig()))
 
-    def expand(self, docs):
-        return docs | "ScoreToxicity" >> beam.ParDo(_ToxicityFn(self.config))
+
+TOXICITY = Stage(STAGE, ToxicityConfig.from_dict, ToxicityFilter, code_aware=True)

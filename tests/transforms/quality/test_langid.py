@@ -84,10 +84,10 @@ def test_config_from_yaml():
         LanguageConfig.from_dict({"language": ["en"]})
 
 
-def test_the_dofn_pickles_without_the_model():
-    fn = langid._LanguageFn(LanguageConfig())
-    assert fn.identifier is None  # loaded in setup(), on the worker
-    assert len(pickle.dumps(fn)) < 10_000
+def test_the_step_pickles_without_the_model():
+    step = langid.LanguageStep(LanguageConfig())
+    assert step.identifier is None  # loaded in setup(), on the worker
+    assert len(pickle.dumps(step)) < 10_000
 
 
 def _doc(i: str, text: str, source: str = "web", lang: str | None = None) -> Document:

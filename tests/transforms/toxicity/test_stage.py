@@ -86,24 +86,25 @@ def test_threshold_null_keeps_every_document_with_scores():
         )
 
 
-def test_dofn_pickles_without_the_model():
+def test_the_step_pickles_without_the_model():
     import pickle
 
-    from transforms.toxicity.stage import _ToxicityFn
+    from transforms.toxicity.stage import ToxicityStep
 
-    fn = _ToxicityFn(ToxicityConfig())
-    assert fn.classifier is None  # loaded in setup(), once per worker
-    assert len(pickle.dumps(fn)) < 10_000
+    step = ToxicityStep(ToxicityConfig())
+    assert step.classifier is None  # loaded in setup(), once per worker
+    assert len(pickle.dumps(step)) < 10_000
 
 
 def test_curate_wires_the_stage_after_dedup_with_its_settings(tmp_path):
-    from pipelines.curate import build_stage_configs, document_stages
+    from pipelines.curate import stage_configs
     from pipelines.options import curate_config, load_options
+    from pipelines.stages import REGISTRY
 
     argv = ["--output", str(tmp_path), '--stages={"toxicity": {"threshold": null}}']
     config = curate_config(load_options(argv), ["web=/none/*.jsonl"])
-    configs = build_stage_configs(config)
+    configs = stage_configs(config)
     assert configs["toxicity"].threshold is None
     assert configs["toxicity"].code_sources == config.code_sources
-    names = [name for _, name, _ in document_stages(config, configs)]
+    names = REGISTRY.names
     assert names.index("toxicity") > names.index("exact_dedup")
