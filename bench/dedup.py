@@ -27,7 +27,7 @@ import shutil
 import time
 from pathlib import Path
 
-from bench.e2e import MB, _log, _own_peak_rss_mib, _row, _timed, environment
+from bench.common import MB, environment, log, own_peak_rss_mib, result_row, timed
 
 RESULTS = Path(__file__).resolve().parent / "results" / "dedup.json"
 SEED = 20240
@@ -99,15 +99,15 @@ def bench_signatures(docs: int) -> tuple[list[dict], dict]:
     for text in generated_docs(64, 300, seed=SEED + 2):
         datasketch.MinHash(num_perm=128, seed=1).update_batch(_python_shingles(text))
     rows = []
-    _, timing = _timed(ours)
-    rows.append(_row("signatures (ours, batches of 1024)", timing, text_bytes, docs))
-    _log(f"ours: {rows[-1]['docs_per_s']:,.0f} docs/s")
-    _, timing = _timed(datasketch_loop, datasketch.hashfunc.sha1_hash32)
-    rows.append(_row("signatures (datasketch loop, sha1_hash32)", timing, text_bytes, docs))
-    _log(f"datasketch sha1: {rows[-1]['docs_per_s']:,.0f} docs/s")
-    _, timing = _timed(datasketch_loop, shingle_hash32)
-    rows.append(_row("signatures (datasketch loop, our hash)", timing, text_bytes, docs))
-    _log(f"datasketch ours-hash: {rows[-1]['docs_per_s']:,.0f} docs/s")
+    _, timing = timed(ours)
+    rows.append(result_row("signatures (ours, batches of 1024)", timing, text_bytes, docs))
+    log(f"ours: {rows[-1]['docs_per_s']:,.0f} docs/s")
+    _, timing = timed(datasketch_loop, datasketch.hashfunc.sha1_hash32)
+    rows.append(result_row("signatures (datasketch loop, sha1_hash32)", timing, text_bytes, docs))
+    log(f"datasketch sha1: {rows[-1]['docs_per_s']:,.0f} docs/s")
+    _, timing = timed(datasketch_loop, shingle_hash32)
+    rows.append(result_row("signatures (datasketch loop, our hash)", timing, text_bytes, docs))
+    log(f"datasketch ours-hash: {rows[-1]['docs_per_s']:,.0f} docs/s")
     ratios = {
         "ours vs datasketch (sha1_hash32)": round(rows[1]["seconds"] / rows[0]["seconds"], 2),
         "ours vs datasketch (our hash)": round(rows[2]["seconds"] / rows[0]["seconds"], 2),
@@ -144,7 +144,7 @@ def _dedup_child(argv: list[str], result_path: str) -> None:
             {
                 "seconds": round(seconds, 1),
                 "cpu_s": round(time.process_time() - cpu, 1),
-                "peak_rss_mib": _own_peak_rss_mib(),
+                "peak_rss_mib": own_peak_rss_mib(),
                 "records": summary["records"],
             }
         )
@@ -217,9 +217,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.signature_docs:
         results["signatures"], results["ratios"] = bench_signatures(args.signature_docs)
     for size in (int(s) for s in args.sizes.split(",") if s):
-        _log(f"dedup on {size:,} documents")
+        log(f"dedup on {size:,} documents")
         results["dedup"].append(bench_dedup(size, workdir))
-        _log(json.dumps(results["dedup"][-1]))
+        log(json.dumps(results["dedup"][-1]))
         shutil.rmtree(workdir / f"out-{size}", ignore_errors=True)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")

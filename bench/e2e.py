@@ -17,7 +17,6 @@ to bench/results/e2e.json; a table is printed.
 from __future__ import annotations
 
 import argparse
-import gc
 import gzip
 import importlib.metadata
 import importlib.util
@@ -25,12 +24,10 @@ import io
 import json
 import multiprocessing
 import os
-import platform
 import random
 import re
 import resource
 import shutil
-import subprocess
 import sys
 import time
 import unicodedata
@@ -40,6 +37,15 @@ from pathlib import Path
 import numpy as np
 import zstandard
 
+from bench.common import (
+    MB,
+    environment,
+    log,
+    own_peak_rss_mib,
+    result_row,
+    timed,
+    tokenizer_sample,
+)
 from pipelines.sample_corpus import SEED, books, stdlib_code, web_pages
 
 CORPUS_VERSION = 1
@@ -56,7 +62,6 @@ READ, READ_BASELINE = "read (ours)", "read (baseline: stream + json.loads)"
 READ_DATATROVE = "read (datatrove JsonlReader)"
 NORMALIZE, NORMALIZE_NAIVE = "normalize (ours)", "normalize (naive: NFC + re.sub)"
 RESULTS = Path(__file__).resolve().parent / "results" / "e2e.json"
-MB = 10**6
 
 
 # --- corpus ---------------------------------------------------------------------------
@@ -186,31 +191,6 @@ def generate_corpus(directory: Path, size_mb: float, files_per_source: int) -> d
 # --- per-stage cores ------------------------------------------------------------------
 
 
-def _timed(fn: Callable, *args) -> tuple:
-    """-> (fn(*args), (wall seconds, CPU seconds of this process))."""
-    gc.collect()
-    cpu, start = time.process_time(), time.perf_counter()
-    result = fn(*args)
-    return result, (time.perf_counter() - start, time.process_time() - cpu)
-
-
-def _row(stage: str, timing: tuple, text_bytes: int, docs: int, **extra) -> dict:
-    """A result row. load_1min is the machine's load average when the stage ended: above
-    ~1 on this 2-CPU machine, other processes competed with the stage for the CPUs."""
-    seconds, cpu = timing
-    return {
-        "stage": stage,
-        "seconds": round(seconds, 3),
-        "cpu_s": round(cpu, 3),
-        "load_1min": os.getloadavg()[0],
-        "mb": round(text_bytes / MB, 2),
-        "docs": docs,
-        "mb_per_s": round(text_bytes / MB / seconds, 2),
-        "docs_per_s": round(docs / seconds, 1),
-        **extra,
-    }
-
-
 def read_ours(files: list[dict]) -> list:
     """Our reader over every file: Documents and DeadLetters."""
     from transforms.readers import read_file
@@ -284,13 +264,6 @@ def datatrove_reader() -> Callable[[list[dict]], list] | str:
     return read
 
 
-def _tokenizer_sample(docs: list, budget: int) -> list[str]:
-    """The pipeline's sample: documents in `sample_rank` order until `budget` characters."""
-    from tokenizer.train import sample_rank, take_sample
-
-    return take_sample(sorted((sample_rank(d.id), d.id, d.text) for d in docs), budget)
-
-
 def bench_stages(corpus: dict) -> dict:
     """Time every stage's core on the corpus -> {stages, comparisons, peers}."""
     from dataclasses import replace
@@ -305,47 +278,47 @@ def bench_stages(corpus: dict) -> dict:
     from transforms.tokenize import ROWS_PER_ROW_GROUP
 
     rows, total = [], corpus["text_bytes"]
-    _log("stage: read")
-    records, timing = _timed(read_ours, corpus["files"])
+    log("stage: read")
+    records, timing = timed(read_ours, corpus["files"])
     docs = [r for r in records if isinstance(r, Document)]
-    rows.append(_row(READ, timing, total, len(docs), dead_letters=len(records) - len(docs)))
-    baseline, timing = _timed(read_baseline, corpus["files"])
-    rows.append(_row(READ_BASELINE, timing, total, len(baseline)))
+    rows.append(result_row(READ, timing, total, len(docs), dead_letters=len(records) - len(docs)))
+    baseline, timing = timed(read_baseline, corpus["files"])
+    rows.append(result_row(READ_BASELINE, timing, total, len(baseline)))
     peers = {"ftfy": "installed" if importlib.util.find_spec("ftfy") else "not installed"}
     datatrove = datatrove_reader()
     if isinstance(datatrove, str):
         peers["datatrove"] = datatrove
     else:
-        peer_docs, timing = _timed(datatrove, corpus["files"])
-        rows.append(_row(READ_DATATROVE, timing, total, len(peer_docs)))
+        peer_docs, timing = timed(datatrove, corpus["files"])
+        rows.append(result_row(READ_DATATROVE, timing, total, len(peer_docs)))
         peers["datatrove"] = "JsonlReader compared with our reader"
 
-    _log("stage: normalize")
+    log("stage: normalize")
     texts = [d.text for d in docs]
-    normalized, timing = _timed(lambda: [normalize_text(t) for t in texts])
-    rows.append(_row(NORMALIZE, timing, total, len(texts)))
-    naive, timing = _timed(lambda: [normalize_naive(t) for t in texts])
+    normalized, timing = timed(lambda: [normalize_text(t) for t in texts])
+    rows.append(result_row(NORMALIZE, timing, total, len(texts)))
+    naive, timing = timed(lambda: [normalize_naive(t) for t in texts])
     differ = sum(a != b for a, b in zip(normalized, naive, strict=True))
-    rows.append(_row(NORMALIZE_NAIVE, timing, total, len(texts), differ=differ))
+    rows.append(result_row(NORMALIZE_NAIVE, timing, total, len(texts), differ=differ))
     docs = [replace(d, text=t) if t != d.text else d for d, t in zip(docs, normalized, strict=True)]
     normalized_bytes = sum(len(t.encode("utf-8")) for t in normalized)
 
-    _log("stage: exact-dedup hash")
-    keys, timing = _timed(lambda: [text_key(d.text) for d in docs])
+    log("stage: exact-dedup hash")
+    keys, timing = timed(lambda: [text_key(d.text) for d in docs])
     distinct = len(set(keys))
     rows.append(
-        _row("exact-dedup text_key", timing, normalized_bytes, len(docs), distinct=distinct)
+        result_row("exact-dedup text_key", timing, normalized_bytes, len(docs), distinct=distinct)
     )
     kept = list({key: doc for key, doc in zip(keys, docs, strict=True)}.values())
     kept_bytes = sum(len(d.text.encode("utf-8")) for d in kept)
     texts = [d.text for d in kept]
 
-    _log("stage: train BPE")
-    sample = _tokenizer_sample(kept, TOKENIZER_SAMPLE_BYTES)
+    log("stage: train BPE")
+    sample = tokenizer_sample(kept, TOKENIZER_SAMPLE_BYTES)
     vocab = TokenizerConfig().vocab_size
-    tokenizer_json, timing = _timed(train_bpe, sample, vocab, TokenizerConfig().min_frequency)
+    tokenizer_json, timing = timed(train_bpe, sample, vocab, TokenizerConfig().min_frequency)
     rows.append(
-        _row(
+        result_row(
             "train BPE (32 MB sample)",
             timing,
             sum(len(t.encode("utf-8")) for t in sample),
@@ -354,21 +327,21 @@ def bench_stages(corpus: dict) -> dict:
         )
     )
 
-    _log("stage: encode")
+    log("stage: encode")
     tokenizer = Tokenizer.from_str(tokenizer_json)
     per_doc = "encode (one call per doc)"
-    ids, timing = _timed(
+    ids, timing = timed(
         lambda: [
             np.asarray(tokenizer.encode(t, add_special_tokens=False).ids, dtype=np.int32)
             for t in texts
         ]
     )
     tokens = sum(len(a) for a in ids)
-    rows.append(_row(per_doc, timing, kept_bytes, len(texts), tokens=tokens))
+    rows.append(result_row(per_doc, timing, kept_bytes, len(texts), tokens=tokens))
     batch_stages = {}
     for method in (tokenizer.encode_batch, tokenizer.encode_batch_fast):
         stage = f"{method.__name__} ({ENCODE_BATCH_DOCS} docs/call, {os.cpu_count()} threads)"
-        batched, timing = _timed(
+        batched, timing = timed(
             lambda m=method: [
                 np.asarray(e.ids, dtype=np.int32)
                 for i in range(0, len(texts), ENCODE_BATCH_DOCS)
@@ -376,22 +349,22 @@ def bench_stages(corpus: dict) -> dict:
             ]
         )
         same = len(batched) == len(ids) and all(map(np.array_equal, ids, batched))
-        rows.append(_row(stage, timing, kept_bytes, len(texts), tokens=tokens, same_ids=same))
+        rows.append(result_row(stage, timing, kept_bytes, len(texts), tokens=tokens, same_ids=same))
         batch_stages[method.__name__] = stage
 
-    _log("stage: pack and serialize")
+    log("stage: pack and serialize")
     config = PackConfig()
     eos, pad = tokenizer.token_to_id(EOS_TOKEN), tokenizer.token_to_id(PAD_TOKEN)
-    packed, timing = _timed(pack, ids, eos, pad, config)
-    rows.append(_row(f"pack (seq_len {config.seq_len})", timing, kept_bytes, len(ids)))
-    data, timing = _timed(
+    packed, timing = timed(pack, ids, eos, pad, config)
+    rows.append(result_row(f"pack (seq_len {config.seq_len})", timing, kept_bytes, len(ids)))
+    data, timing = timed(
         lambda: arrow.table_to_parquet_bytes(
             arrow.token_rows_to_table(packed.rows, packed.doc_starts), ROWS_PER_ROW_GROUP
         )
     )
-    rows.append(_row("token rows -> Parquet", timing, kept_bytes, len(ids), bytes=len(data)))
-    data, timing = _timed(lambda: arrow.table_to_parquet_bytes(arrow.documents_to_table(kept)))
-    rows.append(_row("documents -> Parquet", timing, kept_bytes, len(kept), bytes=len(data)))
+    rows.append(result_row("token rows -> Parquet", timing, kept_bytes, len(ids), bytes=len(data)))
+    data, timing = timed(lambda: arrow.table_to_parquet_bytes(arrow.documents_to_table(kept)))
+    rows.append(result_row("documents -> Parquet", timing, kept_bytes, len(kept), bytes=len(data)))
 
     speed = {r["stage"]: r["mb_per_s"] for r in rows}
     comparisons = {
@@ -414,16 +387,6 @@ def bench_stages(corpus: dict) -> dict:
 # --- end to end -----------------------------------------------------------------------
 
 
-def _own_peak_rss_mib() -> int:
-    """This process's peak RSS (VmHWM). Not ru_maxrss: Linux carries that over from the
-    parent across fork + exec, so a child would report the bench process's peak."""
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) // 1024
-    raise RuntimeError("no VmHWM in /proc/self/status")
-
-
 def _pipeline_child(argv: list[str], result_path: str) -> None:
     """Child process: run the pipeline; write its time, peak RSS and manifest facts as JSON."""
     import logging
@@ -444,7 +407,7 @@ def _pipeline_child(argv: list[str], result_path: str) -> None:
         {
             "seconds": round(seconds, 1),
             "cpu_s": round(sum(u.ru_utime + u.ru_stime for u in usage), 1),
-            "driver_peak_rss_mib": _own_peak_rss_mib(),
+            "driver_peak_rss_mib": own_peak_rss_mib(),
             "records": manifest["records"],
             "stages": manifest["stages"],
             "tokens": {k: manifest["tokens"][k] for k in ("rows", "tokens", "document_tokens")},
@@ -529,27 +492,6 @@ def run_e2e(name: str, corpus: dict, workdir: Path, timeout: float) -> dict:
 # --- report ---------------------------------------------------------------------------
 
 
-def _log(message: str) -> None:
-    print(f"[bench] {message}", file=sys.stderr, flush=True)
-
-
-def environment() -> dict:
-    def git(*args: str) -> str:
-        return subprocess.run(["git", *args], capture_output=True, text=True).stdout.strip()
-
-    packages = ("apache-beam", "tokenizers", "pyarrow", "zstandard", "numpy")
-    return {
-        "cpus": os.cpu_count(),
-        "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "packages": {p: importlib.metadata.version(p) for p in packages},
-        "git_commit": git("rev-parse", "HEAD"),
-        "git_dirty": bool(git("status", "--porcelain")),
-        "load_average_at_start": os.getloadavg(),
-    }
-
-
 def table(results: dict) -> str:
     corpus, env = results["corpus"], results["environment"]
     lines = [
@@ -619,7 +561,7 @@ def main(argv: list[str] | None = None) -> int:
     configs = [c for c in (args.e2e or E2E_CONFIGS) if c != "none"]
     workdir = args.workdir.resolve()
 
-    _log(f"corpus: {args.size_mb} MB under {workdir / 'corpus'}")
+    log(f"corpus: {args.size_mb} MB under {workdir / 'corpus'}")
     corpus = generate_corpus(workdir / "corpus", args.size_mb, args.files_per_source)
     results = {"environment": environment(), "corpus": corpus}
     results |= {"stages": [], "comparisons": {}, "peers": {}}
@@ -627,7 +569,7 @@ def main(argv: list[str] | None = None) -> int:
         results |= bench_stages(corpus)
     results["e2e"] = []
     for name in configs:
-        _log(f"end to end: {name}")
+        log(f"end to end: {name}")
         results["e2e"].append(run_e2e(name, corpus, workdir, args.timeout))
     results["environment"]["load_average_at_end"] = os.getloadavg()
     args.results.parent.mkdir(parents=True, exist_ok=True)

@@ -44,6 +44,8 @@ from pathlib import Path
 
 import zstandard
 
+from bench.common import environment, log
+
 RESULTS = Path(__file__).resolve().parent / "results" / "hostile.json"
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT.parent / "shared" / "fixtures" / "web-jsonl"
@@ -300,19 +302,19 @@ def run_case(name: str, args, workdir: Path) -> dict:
     folder = workdir / name
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    _log(f"{name}: building the input")
+    log(f"{name}: building the input", "hostile")
     built = time.perf_counter()
     pattern = CASES[name](folder, args)
     build_seconds = time.perf_counter() - built
     size = _size(pattern)
     output = folder / "out"
     limit = args.rss_limit_mb << 20
-    _log(f"{name}: curate on {pattern} ({size} bytes)")
+    log(f"{name}: curate on {pattern} ({size} bytes)", "hostile")
     command = [sys.executable, "-m", "pipelines.curate", "--input", f"web={pattern}"]
     command += ["--output", str(output), *CURATE_FLAGS]
     curate = run_measured(command, args.timeout, limit, ROOT)
     curate["manifest"] = manifest_counts(output)
-    _log(f"{name}: the readers alone")
+    log(f"{name}: the readers alone", "hostile")
     reader_out = folder / "reader.json"
     code = (
         "import json, sys; from bench.hostile import read_only; "
@@ -382,10 +384,6 @@ def _human(size: int | None) -> str:
     return f"{size} B"
 
 
-def _log(message: str) -> None:
-    print(f"[hostile] {message}", file=sys.stderr, flush=True)
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workdir", type=Path, default=None, help="default: a temp dir")
@@ -398,7 +396,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rss-limit-mb", type=int, default=4096, help="kill a run above it")
     parser.add_argument("--keep", action="store_true", help="keep the inputs and outputs")
     args = parser.parse_args(argv)
-    from bench.e2e import environment
 
     temporary = None
     if args.workdir is None:
@@ -409,7 +406,7 @@ def main(argv: list[str] | None = None) -> None:
     env = environment()
     for name in args.only or CASES:
         results[name] = run_case(name, args, args.workdir)
-        _log(f"{name}: {json.dumps(results[name]['curate'], default=str)[:300]}")
+        log(f"{name}: {json.dumps(results[name]['curate'], default=str)[:300]}", "hostile")
     report = {
         "environment": env,
         "settings": {

@@ -24,7 +24,7 @@ import random
 import sys
 from pathlib import Path
 
-from bench.e2e import MB, _log, _row, _timed, environment
+from bench.common import MB, environment, log, result_row, timed
 from bench.quality import _read
 from pipelines.sample_corpus import SEED, web_pages
 
@@ -104,7 +104,7 @@ def throughput(analyzer, texts: list[str], name: str, repeats: int = 3) -> dict:
     region.analyze_batch([warm])
     region.clear_caches()
     analyze_whole(analyzer, warm, min_score=MIN_SCORE)
-    _log(f"{name}: presidio on {len(texts)} whole documents ({size / MB:.2f} MB) and ours")
+    log(f"{name}: presidio on {len(texts)} whole documents ({size / MB:.2f} MB) and ours")
 
     def ours_cold():
         region.clear_caches()  # every run starts as the first one did
@@ -114,14 +114,14 @@ def throughput(analyzer, texts: list[str], name: str, repeats: int = 3) -> dict:
     runs_whole, runs_ours = [], []
     for _ in range(repeats):
         runs_whole.append(
-            _timed(lambda: [analyze_whole(analyzer, t, min_score=MIN_SCORE) for t in texts])
+            timed(lambda: [analyze_whole(analyzer, t, min_score=MIN_SCORE) for t in texts])
         )
-        runs_ours.append(_timed(ours_cold))
+        runs_ours.append(timed(ours_cold))
     (whole, t_whole), (ours, t_ours) = _best(runs_whole), _best(runs_ours)
     identical = [_key(a) for a in whole] == [_key(b) for b in ours]
     rows = [
-        _row("presidio AnalyzerEngine.analyze, whole documents", t_whole, size, len(texts)),
-        _row("ours: screen + candidate regions (RegionAnalyzer)", t_ours, size, len(texts)),
+        result_row("presidio AnalyzerEngine.analyze, whole documents", t_whole, size, len(texts)),
+        result_row("ours: screen + candidate regions (RegionAnalyzer)", t_ours, size, len(texts)),
     ]
     covered = sum(e - s for t in texts for s, e in region.regions(t))
     return {
@@ -229,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         throughput(analyzer, common_crawl_pages(), "Common Crawl WARC pages, contact-dense"),
         throughput(analyzer, demo_corpus(args.pages), "generated demo pages"),
     ]
-    _log("recall and precision")
+    log("recall and precision")
     ours = quality(analyzer, MIN_SCORE)
     extra, added.extra_recognizers = added.extra_recognizers, lambda: []
     try:

@@ -49,7 +49,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.e2e import MB, _log, _row, _timed, environment
+from bench.common import MB, environment, log, result_row, timed
 from transforms.quality import c4, fineweb, gopher
 from transforms.quality.stage import QualityConfig, assess
 
@@ -420,24 +420,24 @@ def bench(docs: list[dict], filters: dict) -> dict:
 
     rows, comparisons, agreements, our_rows = [], {}, {}, {}
     for family in FAMILIES:
-        _log(f"family: {family}")
+        log(f"family: {family}")
         decided, timing = _timed_mean(OUR_REPEATS, run_ours, mine[family], texts)
-        rows.append(_row(f"{family}: ours", timing, total, n))
+        rows.append(result_row(f"{family}: ours", timing, total, n))
         ours_row = our_rows[family] = rows[-1]
         their_docs = _dt_docs(docs)
-        theirs, timing = _timed(run_datatrove, [_no_stats(filters[family])], their_docs)
-        rows.append(_row(f"{family}: datatrove", timing, total, n))
+        theirs, timing = timed(run_datatrove, [_no_stats(filters[family])], their_docs)
+        rows.append(result_row(f"{family}: datatrove", timing, total, n))
         comparisons[family] = _ratio(ours_row, rows[-1])
         agreements[family] = agreement(family, docs, decided, theirs)
     # As shipped: C4QualityFilter counts every line with stat_update.
     from datatrove.pipeline.filters import C4QualityFilter
 
-    _log("family: c4, datatrove with its line stats")
-    _, timing = _timed(run_datatrove, [C4QualityFilter()], _dt_docs(docs))
-    rows.append(_row("c4: datatrove (stat_update as shipped)", timing, total, n))
+    log("family: c4, datatrove with its line stats")
+    _, timing = timed(run_datatrove, [C4QualityFilter()], _dt_docs(docs))
+    rows.append(result_row("c4: datatrove (stat_update as shipped)", timing, total, n))
     comparisons["c4 (datatrove with its stats)"] = _ratio(our_rows["c4"], rows[-1])
 
-    _log("all families")
+    log("all families")
     ours_docs = [_our_document(d) for d in docs]
     all_rows = {}
     for score_all in (True, False):
@@ -446,13 +446,13 @@ def bench(docs: list[dict], filters: dict) -> dict:
             OUR_REPEATS, lambda c=config: [assess(d, c).reason for d in ours_docs]
         )
         label = f"all: ours assess (score_all={score_all})"
-        rows.append(_row(label, timing, total, n))
+        rows.append(result_row(label, timing, total, n))
         all_rows[score_all] = (rows[-1], assessed)
     # C4 last: it rewrites doc.text, and ours scores every family on the text as it came.
     chain = [_no_stats(filters[f]) for f in ("fineweb", "gopher_quality", "gopher_repetition")]
     chain.append(_no_stats(filters["c4"]))
-    theirs, timing = _timed(run_datatrove, chain, _dt_docs(docs))
-    rows.append(_row("all: datatrove 4 filters chained", timing, total, n))
+    theirs, timing = timed(run_datatrove, chain, _dt_docs(docs))
+    rows.append(result_row("all: datatrove 4 filters chained", timing, total, n))
     comparisons["all (score_all=True)"] = _ratio(all_rows[True][0], rows[-1])
     comparisons["all (score_all=False)"] = _ratio(all_rows[False][0], rows[-1])
     agreements["all"] = agreement("all", docs, all_rows[True][1], theirs)
@@ -464,7 +464,7 @@ def _timed_mean(repeats: int, fn: Callable, *args) -> tuple:
     fraction of a second on a corpus datatrove needs many seconds for."""
     walls = cpus = 0.0
     for _ in range(repeats):
-        result, (wall, cpu) = _timed(fn, *args)
+        result, (wall, cpu) = timed(fn, *args)
         walls, cpus = walls + wall, cpus + cpu
     return result, (walls / repeats, cpus / repeats)
 
@@ -539,7 +539,7 @@ def main(argv: list[str] | None = None) -> int:
     results["environment"]["packages"] |= {
         p: importlib.metadata.version(p) for p in packages if importlib.util.find_spec(p)
     }
-    _log(f"building a corpus of {args.docs} documents")
+    log(f"building a corpus of {args.docs} documents")
     docs, bases = build_corpus(args.docs)
     base = docs[:bases]
     results["corpus"] = {

@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from bench.e2e import MB, _log, _row, _timed, environment
+from bench.common import MB, environment, log, result_row, timed
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "commoncrawl"
 SOURCE_WARCS = ("CC-MAIN-2020-34-sample.warc.gz", "CC-MAIN-2024-22-whirlwind.warc.gz")
@@ -229,9 +229,9 @@ READERS: dict[str, Callable[[], Callable[[str], int]]] = {
 def bench_readers(warc: dict) -> dict:
     rows = []
     for name, make in READERS.items():
-        _log(f"reader: {name}")
-        docs, timing = _timed(make(), warc["path"])
-        rows.append(_row(name, timing, warc["warc_bytes"], docs, records=warc["records"]))
+        log(f"reader: {name}")
+        docs, timing = timed(make(), warc["path"])
+        rows.append(result_row(name, timing, warc["warc_bytes"], docs, records=warc["records"]))
     speed = {r["stage"]: r["mb_per_s"] for r in rows}
     comparisons = {
         "ours / warcio + Trafilatura": speed[OURS] / speed[BASELINE],
@@ -290,9 +290,9 @@ def bench_memory(workdir: Path, large_gb: float) -> dict:
     large_bytes = int(large_gb * 10**9)
     results = {}
     for label, size in (("small", large_bytes // 10), ("large", large_bytes)):
-        _log(f"memory: writing a {size / 10**9:.1f} GB (on disk) WARC")
+        log(f"memory: writing a {size / 10**9:.1f} GB (on disk) WARC")
         warc = write_warc(workdir / f"memory-{label}.warc.gz", size, level=1, on_disk=True)
-        _log(f"memory: reading {warc['path']}")
+        log(f"memory: reading {warc['path']}")
         results[label] = {**warc, **peak_rss_reading(warc["path"])}
     return results
 
@@ -338,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"the Common Crawl fixtures are needed: {FIXTURES}")
     args.workdir.mkdir(parents=True, exist_ok=True)
     results = {"environment": environment()}
-    _log(f"writing a {args.size_mb} MB WARC")
+    log(f"writing a {args.size_mb} MB WARC")
     results["warc"] = write_warc(args.workdir / "bench.warc.gz", int(args.size_mb * MB))
     results["readers"] = bench_readers(results["warc"])
     if args.large_gb:

@@ -12,11 +12,12 @@ first) of --train-mb; training is timed and reported but is part of neither path
 
 Measured on the same texts, in this process:
 
-- ours: what `EncodeDocuments` + `PackAndWrite` run, minus Beam itself: documents keyed into
-  batches by id hash, `_EncodeBatch.process` per batch (sorts the batch, `encode_batch_fast`
-  in calls of ENCODE_CALL_DOCS, int32 arrays), `copy_order_keys`, groups by key hash (one
-  per ~--target-shard-mb of int32 tokens, at least 2), `layout_for`, `_PackGroup.process`
-  per group (`pack` + `layout.blocks`), `_assemble_shard` per shard (Arrow table + zstd
+- ours: what `EncodeDocuments` + `PackAndWrite` run, minus Beam itself, by the same
+  library calls: documents keyed into batches by id hash (`tokenizer.encode`),
+  `encode_documents` per batch (`encode_batch_fast` in calls of ENCODE_CALL_DOCS, int32
+  arrays), the packing plan of `tokenizer.plan` (`token_copies`, `TokenShardsConfig`'s
+  shard count, group, layout and `pack_group`: one group per ~--target-shard-mb of int32
+  tokens, a multiple of --dp-world-size), `assemble_shard` per shard (Arrow table + zstd
   Parquet) and `write_atomically` into a temporary directory. The time of each phase is
   recorded too.
 - bare: `Tokenizer.encode_batch(texts, add_special_tokens=False)` in calls of the same
@@ -49,19 +50,28 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.e2e import (
-    BROKEN_LINES,
-    FILE_WRITERS,
+from bench.common import (
     MB,
-    SHARES,
-    _log,
-    _own_peak_rss_mib,
-    _row,
-    _timed,
-    _tokenizer_sample,
     environment,
+    log,
+    own_peak_rss_mib,
+    result_row,
+    timed,
+    tokenizer_sample,
 )
+from bench.e2e import BROKEN_LINES, FILE_WRITERS, SHARES
 from pipelines.sample_corpus import SEED
+from tokenizer.encode import (
+    ENCODE_CALL_DOCS,
+    encode_batch_count,
+    encode_batch_of,
+    load_tokenizer,
+)
+from tokenizer.pack import PackConfig
+from tokenizer.plan import TokenShardsConfig, add_totals, token_copies
+from tokenizer.train import TokenizerConfig, train_bpe
+from transforms.tokenize import assemble_shard, encode_documents
+from transforms.write import write_atomically
 
 ROOT = Path(__file__).resolve().parents[1]
 WIKIPEDIA = ROOT.parent / "shared" / "fixtures" / "text" / "wikipedia-taylorswift.txt"
@@ -99,7 +109,7 @@ def build_corpus(size_mb: float) -> tuple[list, dict]:
     if WIKIPEDIA.exists():
         sources["wikipedia"] = wikipedia_pieces()
     else:
-        _log(f"no {WIKIPEDIA}: the corpus has no Wikipedia pieces")
+        log(f"no {WIKIPEDIA}: the corpus has no Wikipedia pieces")
     real = sum(len(t.encode("utf-8")) for texts in sources.values() for t in texts)
     generated = max(size_mb * MB - real, 0)
     for source, share in SHARES.items():
@@ -138,32 +148,16 @@ def bare(encode, texts: list[str], call_docs: int) -> list[list[int]]:
 
 
 class Ours:
-    """The pipeline's tokenize + pack + write cores, DoFns set up once (as on a worker)."""
+    """The pipeline's tokenize + pack + write cores, the tokenizer loaded once (as on a
+    worker)."""
 
-    def __init__(self, tokenizer_json: str, seq_len: int, target_shard_bytes: int):
-        from tokenizer.pack import PackConfig
-        from transforms.tokenize import _EncodeBatch, _PackGroup
-
-        self.tokenizer_json = tokenizer_json
-        self.config = PackConfig(seq_len=seq_len)
-        self.target_shard_bytes = target_shard_bytes
-        self.encoder, self.packer = _EncodeBatch(), _PackGroup(self.config)
-        self.encoder.setup()
-        self.packer.setup()
+    def __init__(self, tokenizer_json: str, shards: TokenShardsConfig):
+        self.tokenizer = load_tokenizer(tokenizer_json)
+        self.shards = shards
 
     def run(self, docs: list, output_dir: str) -> dict:
         """Encode, pack and write `docs` as token shards under `output_dir` -> a summary:
         seconds per phase, the shards' metadata, the layout, {doc id: ids}."""
-        from schemas.document import stable_hash64
-        from tokenizer.layout import layout_for
-        from transforms.tokenize import (
-            ENCODE_BATCH_DOCS,
-            TOKEN_BYTES,
-            _assemble_shard,
-            copy_order_keys,
-        )
-        from transforms.write import shard_count, write_atomically
-
         seconds = dict.fromkeys(PHASES, 0.0)
         clock = time.perf_counter()
 
@@ -174,43 +168,38 @@ class Ours:
             clock = now
 
         # EncodeDocuments: BatchKey, Batches (the GroupByKey), Encode.
-        batch_count = max(1, len(docs) // ENCODE_BATCH_DOCS)
+        batch_count = encode_batch_count(len(docs))
         batches = defaultdict(list)
         for doc in docs:
-            batches[stable_hash64(doc.id) % batch_count].append(doc)
+            batches[encode_batch_of(doc.id, batch_count)].append(doc)
         encoded = [
-            e
-            for key in sorted(batches)
-            for e in self.encoder.process((key, batches[key]), self.tokenizer_json)
+            e for key in sorted(batches) for e in encode_documents(self.tokenizer, batches[key])
         ]
         phase("batch + encode")
 
         # PackAndWrite: Copies, TotalTokens, AssignGroup, GroupTotals, Layout, Group.
-        copies = [(key, e.ids) for e in encoded for key in copy_order_keys(e)]
-        total = sum(len(ids) + 1 for _, ids in copies)
-        count = max(2, shard_count(total * TOKEN_BYTES, self.target_shard_bytes))
+        copies = [c for e in encoded for c in token_copies(e.doc.id, e.doc.text, e.ids, e.copies)]
+        total = sum(c.tokens for c in copies)
         groups = defaultdict(list)
-        totals = defaultdict(lambda: (0, 0))
-        for item in copies:
-            group = item[0][0] % count
-            groups[group].append(item)
-            tokens, documents = totals[group]
-            totals[group] = (tokens + len(item[1]) + 1, documents + 1)
-        layout = layout_for(dict(totals), count, self.config)
+        for c in copies:
+            groups[self.shards.group_of(c, total)].append(c)
+        totals = {g: add_totals((c.tokens, 1) for c in members) for g, members in groups.items()}
+        layout = self.shards.layout(totals, total)
         phase("order keys + groups + layout")
 
         # Pack (per group), then Assemble (the GroupByKey by shard).
         parts = defaultdict(list)
-        for group in range(count):
-            members = [*groups.pop(group, []), None]  # None: the pipeline's empty-group marker
-            for shard, part in self.packer.process((group, members), self.tokenizer_json, layout):
+        special_ids = self.shards.special_ids(self.tokenizer)
+        for group in range(layout.shard_count):
+            members = groups.pop(group, [])
+            for shard, part in self.shards.pack_group(group, members, special_ids, layout):
                 parts[shard].append(part)
         phase("pack")
 
         # Serialize and Write, one shard at a time.
         shards = []
-        for shard in range(count):
-            path, data, metadata = _assemble_shard((shard, parts.pop(shard)), self.config.seq_len)
+        for shard in range(layout.shard_count):
+            path, data, metadata = assemble_shard(shard, parts.pop(shard))
             phase("Parquet")
             shards.append({**metadata, **write_atomically(output_dir, path, data)})
             phase("write")
@@ -234,26 +223,25 @@ def _ours_once(ours: Ours, docs: list) -> dict:
 
 
 def bench(docs: list, args) -> dict:
-    from tokenizers import Tokenizer
-
-    from tokenizer.train import TokenizerConfig, train_bpe
-    from transforms.tokenize import ENCODE_CALL_DOCS
-
     text_bytes = sum(len(d.text.encode("utf-8")) for d in docs)
-    sample = _tokenizer_sample(docs, int(args.train_mb * MB))
-    _log(f"training BPE (vocab {args.vocab_size}) on {len(sample):,} documents")
+    sample = tokenizer_sample(docs, int(args.train_mb * MB))
+    log(f"training BPE (vocab {args.vocab_size}) on {len(sample):,} documents")
     min_frequency = TokenizerConfig().min_frequency
-    tokenizer_json, timing = _timed(train_bpe, sample, args.vocab_size, min_frequency)
-    training = _row(
+    tokenizer_json, timing = timed(train_bpe, sample, args.vocab_size, min_frequency)
+    training = result_row(
         "train BPE (not in either path)",
         timing,
         sum(len(t.encode("utf-8")) for t in sample),
         len(sample),
         vocab_size=args.vocab_size,
     )
-    tokenizer = Tokenizer.from_str(tokenizer_json)
-    tokenizer.encode_special_tokens = True  # as the pipeline encodes documents
-    ours = Ours(tokenizer_json, args.seq_len, int(args.target_shard_mb * 2**20))
+    tokenizer = load_tokenizer(tokenizer_json)  # as the pipeline encodes documents
+    shards = TokenShardsConfig(
+        pack=PackConfig(seq_len=args.seq_len),
+        dp_world_size=args.dp_world_size,
+        target_bytes=int(args.target_shard_mb * 2**20),
+    )
+    ours = Ours(tokenizer_json, shards)
     texts = [d.text for d in docs]
     paths = {
         OURS: lambda: _ours_once(ours, docs),
@@ -263,7 +251,7 @@ def bench(docs: list, args) -> dict:
         paths[BARE_FAST] = lambda: bare(tokenizer.encode_batch_fast, texts, ENCODE_CALL_DOCS)
 
     warm = docs[:: max(1, len(docs) // 2000)]
-    _log(f"warm-up on {len(warm):,} documents")
+    log(f"warm-up on {len(warm):,} documents")
     _ours_once(ours, warm)
     bare(tokenizer.encode_batch, [d.text for d in warm], ENCODE_CALL_DOCS)
     if BARE_FAST in paths:
@@ -276,8 +264,8 @@ def bench(docs: list, args) -> dict:
     last = {}  # each path's result of the last run, for the checks
     for repeat in range(repeats):
         for name, path in paths.items():  # in turn, so that load on the machine hits all
-            _log(f"run {repeat + 1}/{repeats}: {name}")
-            result, timing = _timed(path)
+            log(f"run {repeat + 1}/{repeats}: {name}")
+            result, timing = timed(path)
             timings[name].append(timing)
             loads[name].append(os.getloadavg()[0])
             if name == OURS:
@@ -292,7 +280,7 @@ def bench(docs: list, args) -> dict:
     for name, runs in timings.items():
         best = min(range(repeats), key=lambda run, runs=runs: runs[run][0])
         seconds = runs[best][0]
-        row = _row(
+        row = result_row(
             name,
             runs[best],
             text_bytes,
@@ -413,6 +401,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--vocab-size", type=int, default=32768)
     parser.add_argument("--train-mb", type=float, default=20, help="tokenizer training sample")
     parser.add_argument("--target-shard-mb", type=float, default=64, help="MiB of int32 tokens")
+    parser.add_argument(
+        "--dp-world-size", type=int, default=2, help="the shard count is a multiple of it"
+    )
     parser.add_argument("--repeats", type=int, help="runs per path (default 3; 1 over 100 MB)")
     parser.add_argument("--results", type=Path, default=RESULTS, help="JSON results file")
     args = parser.parse_args(argv)
@@ -426,11 +417,11 @@ def main(argv: list[str] | None = None) -> int:
         "tokenizers_parallelism": os.environ.get("TOKENIZERS_PARALLELISM"),
     }
     results["args"] = vars(args) | {"results": str(args.results)}
-    _log(f"corpus: {args.size_mb} MB")
+    log(f"corpus: {args.size_mb} MB")
     docs, results["corpus"] = build_corpus(args.size_mb)
     results |= bench(docs, args)
     results["environment"]["load_average_at_end"] = os.getloadavg()
-    results["environment"]["peak_rss_mib"] = _own_peak_rss_mib()
+    results["environment"]["peak_rss_mib"] = own_peak_rss_mib()
     args.results.parent.mkdir(parents=True, exist_ok=True)
     args.results.write_text(json.dumps(results, indent=2) + "\n")
     print(table(results))

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.e2e import _log, _row, _timed, environment
+from bench.common import environment, log, result_row, timed
 from bench.quality import FIXTURES, base_documents, build_corpus
 
 RESULTS = Path(__file__).resolve().parent / "results" / "toxicity.json"
@@ -111,10 +111,10 @@ def out_of_domain(classifier, docs: list[dict], window_words: int) -> dict:
 def throughput(classifier, docs: list[dict], window_words: int) -> list[dict]:
     texts = [d["text"] for d in docs]
     size = sum(len(t.encode("utf-8")) for t in texts)
-    _, timing = _timed(lambda: [classifier.score_document(t, window_words) for t in texts])
-    rows = [_row("score_document (windows, max+mean)", timing, size, len(texts))]
-    _, timing = _timed(classifier.score, texts)
-    rows.append(_row("score(texts) (whole text, one predict call)", timing, size, len(texts)))
+    _, timing = timed(lambda: [classifier.score_document(t, window_words) for t in texts])
+    rows = [result_row("score_document (windows, max+mean)", timing, size, len(texts))]
+    _, timing = timed(classifier.score, texts)
+    rows.append(result_row("score(texts) (whole text, one predict call)", timing, size, len(texts)))
     return rows
 
 
@@ -128,14 +128,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--results", default=str(RESULTS))
     args = p.parse_args(argv)
     if not FIXTURES.is_dir():
-        _log(f"fixtures not found at {FIXTURES}")
+        log(f"fixtures not found at {FIXTURES}")
         return 1
     classifier = ToxicityClassifier(args.model)
-    _log("building the corpus")
+    log("building the corpus")
     base = english(base_documents())
     corpus, _ = build_corpus(args.docs)
     corpus = [d for d in corpus if d["id"].split("#")[0] in {b["id"] for b in base}]
-    _log(f"{len(base)} English base pages; {len(corpus)} documents for throughput")
+    log(f"{len(base)} English base pages; {len(corpus)} documents for throughput")
     results = {
         "environment": environment(),
         "model": classifier.model_path,

@@ -1,37 +1,38 @@
 """Tokenize curated documents and write packed token shards of equal row counts.
 
 `EncodeDocuments`: documents are grouped into batches by a stable hash of their id and
-encoded with the pipeline's tokenizer (a side input) in `encode_batch` calls.
-`PackAndWrite`: each encoded document goes into the token stream `copies` times (1 unless
-the balance stage repeats it), every copy followed by the end-of-text token. Copies go to
-group `hash % n` (n from the total token count and the target shard size, a multiple of the
-data-parallel world size), are ordered by (hash, id, text hash, copy) inside a group and
-packed into rows of exactly seq_len tokens; `tokenizer.layout` then evens the groups out
-so that every shard holds the same number of rows.
+encoded with the pipeline's tokenizer (a side input) in `encode_batch` calls
+(`tokenizer.encode`). `PackAndWrite` runs the packing plan of `tokenizer.plan`: every copy
+of an encoded document goes to a group, groups are packed into rows of exactly seq_len
+tokens, and the rows are laid out so that every shard holds the same number of rows.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
 
 import apache_beam as beam
 import numpy as np
 from apache_beam.metrics import Metrics
 
 from schemas.arrow import table_to_parquet_bytes, token_rows_to_table
-from schemas.document import Document, stable_hash64, text_key
-from tokenizer.layout import ShardLayout, layout_for
-from tokenizer.pack import PackConfig, pack
+from schemas.document import Document
+from schemas.shards import shard_name
+from tokenizer.encode import encode_batch_count, encode_batch_of, encode_texts, load_tokenizer
+from tokenizer.layout import ShardLayout
+from tokenizer.pack import PackConfig
+from tokenizer.plan import (
+    RowBlock,
+    ShardShape,
+    TokenShardsConfig,
+    add_totals,
+    join_shard,
+    token_copies,
+)
 from tokenizer.train import EOS_TOKEN, PAD_TOKEN
-from transforms.write import WriteFile, shard_count, shard_name
+from transforms.write import WriteFile
 
-TOKEN_BYTES = 4  # int32
 ROWS_PER_ROW_GROUP = 1024
-# Documents per encode_batch call, and the mean size of the groups documents are batched
-# in (by a stable hash of their id, so batches do not depend on arrival order).
-ENCODE_CALL_DOCS = 1024
-ENCODE_BATCH_DOCS = 4096
 
 
 @dataclass(slots=True)
@@ -49,24 +50,15 @@ class EncodedDocument:
         return len(self.ids) + 1
 
 
-def copy_order_keys(encoded: EncodedDocument) -> list[tuple]:
-    """Sort keys of the document's copies in the packed stream. The first copy is keyed by
-    the hash of the id (so an unbalanced run is laid out the same way), later copies by a
-    hash of (id, copy), so that copies land apart, usually in other shards."""
-    doc = encoded.doc
-    content = text_key(doc.text)
-    return [
-        (stable_hash64(doc.id if c == 0 else f"{doc.id}\x00copy{c}"), doc.id, content, c)
-        for c in range(encoded.copies)
-    ]
+def encode_documents(tokenizer, docs: list[Document]) -> list[EncodedDocument]:
+    """Documents -> EncodedDocuments, in order, with a tokenizer from
+    `tokenizer.encode.load_tokenizer`."""
+    ids = encode_texts(tokenizer, [d.text for d in docs])
+    return [EncodedDocument(doc, doc_ids) for doc, doc_ids in zip(docs, ids, strict=True)]
 
 
 class _TokenizerCache:
-    """Builds a `tokenizers.Tokenizer` from side-input JSON once per worker, not per element.
-
-    It encodes special tokens written in a document ("<|endoftext|>" on a page about GPT) as
-    the plain text they are: otherwise the page would carry an end-of-text in its middle,
-    splitting it in two in the token stream, out of step with `doc_starts`."""
+    """Builds the tokenizer from side-input JSON once per worker, not per element."""
 
     def __init__(self):
         self._json = None
@@ -74,36 +66,23 @@ class _TokenizerCache:
 
     def get(self, tokenizer_json: str):
         if tokenizer_json is not self._json and tokenizer_json != self._json:
-            from tokenizers import Tokenizer
-
-            self.tokenizer = Tokenizer.from_str(tokenizer_json)
-            self.tokenizer.encode_special_tokens = True
+            self.tokenizer = load_tokenizer(tokenizer_json)
             self._json = tokenizer_json
         return self.tokenizer
 
 
 class _EncodeBatch(beam.DoFn):
     """(batch key, [Document]) -> EncodedDocument per document, with the side-input
-    tokenizer. `encode_batch` is several times faster per document than `encode` (less
-    per-call overhead, and it uses every core)."""
+    tokenizer."""
 
     def setup(self):
         self.cache = _TokenizerCache()
         self.tokens = Metrics.counter("Tokens", "document_tokens")
 
     def process(self, batch, tokenizer_json):
-        tokenizer = self.cache.get(tokenizer_json)
-        # encode_batch_fast skips the character offsets we do not use (tokenizers >= 0.21).
-        encode = getattr(tokenizer, "encode_batch_fast", tokenizer.encode_batch)
-        docs = list(batch[1])
-        for start in range(0, len(docs), ENCODE_CALL_DOCS):
-            chunk = docs[start : start + ENCODE_CALL_DOCS]
-            for doc, encoding in zip(
-                chunk, encode([d.text for d in chunk], add_special_tokens=False), strict=True
-            ):
-                ids = np.asarray(encoding.ids, dtype=np.int32)
-                self.tokens.inc(len(ids))
-                yield EncodedDocument(doc, ids)
+        for encoded in encode_documents(self.cache.get(tokenizer_json), list(batch[1])):
+            self.tokens.inc(len(encoded.ids))
+            yield encoded
 
 
 class EncodeDocuments(beam.PTransform):
@@ -117,64 +96,40 @@ class EncodeDocuments(beam.PTransform):
         batches = beam.pvalue.AsSingleton(
             docs
             | "CountDocs" >> beam.combiners.Count.Globally()
-            | "BatchCount" >> beam.Map(lambda n: max(1, n // ENCODE_BATCH_DOCS))
+            | "BatchCount" >> beam.Map(encode_batch_count)
         )
         # The GroupByKey also keeps Encode out of the stage that reads the documents, which
         # feeds the tokenizer Encode waits for: fused, that stage would wait on itself
         # ("watermark-pending bundles did not execute").
         return (
             docs
-            | "BatchKey" >> beam.Map(lambda d, n: (stable_hash64(d.id) % n, d), batches)
+            | "BatchKey" >> beam.Map(lambda d, n: (encode_batch_of(d.id, n), d), batches)
             | "Batches" >> beam.GroupByKey()
             | "Encode" >> beam.ParDo(_EncodeBatch(), beam.pvalue.AsSingleton(self.tokenizer_json))
         )
 
 
-class _ShardShape(NamedTuple):
-    shard_count: int
-    rows_per_shard: int
-
-
 class _PackGroup(beam.DoFn):
-    """(group, [(key, ids) or None]) -> (shard, block) per block of rows it sends, where a
-    block is (position, rows, doc_starts), plus (group, shape) for its own shard: shape is
-    (shard count, rows per shard), so that every shard is assembled, empty or not, without
-    reading the layout again."""
+    """(group, [TokenCopy or None]) -> (shard, ShardShape | RowBlock): see
+    `TokenShardsConfig.pack_group`. None is the marker that keeps an empty group present."""
 
-    def __init__(self, config: PackConfig, eos_token: str = EOS_TOKEN, pad_token: str = PAD_TOKEN):
+    def __init__(self, config: TokenShardsConfig):
         self.config = config
-        self.eos_token, self.pad_token = eos_token, pad_token
 
     def setup(self):
         self.cache = _TokenizerCache()
 
     def process(self, group, tokenizer_json, layout: ShardLayout):
         index, members = group
-        tokenizer = self.cache.get(tokenizer_json)
-        packed = pack(
-            [ids for _, ids in sorted((m for m in members if m is not None), key=lambda m: m[0])],
-            tokenizer.token_to_id(self.eos_token),
-            tokenizer.token_to_id(self.pad_token),
-            self.config,
-        )
-        yield index, _ShardShape(layout.shard_count, layout.rows_per_shard)
-        for block in layout.blocks(index):
-            rows = slice(block.first, block.first + block.count)
-            yield block.shard, (block.position, packed.rows[rows], packed.doc_starts[rows])
+        special_ids = self.config.special_ids(self.cache.get(tokenizer_json))
+        copies = [m for m in members if m is not None]
+        yield from self.config.pack_group(index, copies, special_ids, layout)
 
 
-def _assemble_shard(group, seq_len: int):
-    """(shard, [shape, block, ...]) -> (relative path, parquet bytes, metadata)."""
-    index, parts = group
-    (shard_count, rows_per_shard), *_ = [p for p in parts if isinstance(p, _ShardShape)]
-    blocks = sorted((p for p in parts if not isinstance(p, _ShardShape)), key=lambda b: b[0])
-    rows = (
-        np.concatenate([b[1] for b in blocks]) if blocks else np.zeros((0, seq_len), dtype=np.int32)
-    )
-    doc_starts = [starts for b in blocks for starts in b[2]]
-    if len(rows) != rows_per_shard:
-        raise AssertionError(f"shard {index}: {len(rows)} rows, not {rows_per_shard}")
-    name = shard_name("tokens", index, shard_count, "parquet")
+def assemble_shard(shard: int, parts: list[ShardShape | RowBlock]):
+    """A shard's parts -> (relative path, parquet bytes, metadata)."""
+    count, rows, doc_starts = join_shard(shard, parts)
+    name = shard_name("tokens", shard, count, "parquet")
     metadata = {
         "rows": int(rows.shape[0]),
         "tokens": int(rows.size),
@@ -184,60 +139,44 @@ def _assemble_shard(group, seq_len: int):
     return f"tokens/{name}", table_to_parquet_bytes(table, ROWS_PER_ROW_GROUP), metadata
 
 
-def _add_pairs(pairs) -> tuple[int, int]:
-    """(tokens, documents) pairs -> their sums (a combiner: partial sums come back in)."""
-    tokens = documents = 0
-    for t, d in pairs:
-        tokens, documents = tokens + t, documents + d
-    return tokens, documents
-
-
 class PackAndWrite(beam.PTransform):
     """EncodedDocuments + tokenizer JSON -> (token shard metadata dicts, one-element
-    PCollection of the ShardLayout). `eos_token` follows every document, `pad_token` fills a
-    padded tail; both are looked up in the tokenizer."""
+    PCollection of the ShardLayout), laid out by the named settings of `TokenShardsConfig`:
+    `pack` (row length, tail), `dp_world_size`, `target_bytes`, `eos_token`, `pad_token`."""
 
     def __init__(
         self,
         tokenizer_json,
-        output_dir,
-        config: PackConfig,
-        dp_world_size,
-        target_bytes,
+        output_dir: str,
+        *,
+        pack: PackConfig,
+        dp_world_size: int = 1,
+        target_bytes: int = TokenShardsConfig.target_bytes,
         eos_token: str = EOS_TOKEN,
         pad_token: str = PAD_TOKEN,
     ):
         super().__init__()
         self.tokenizer_json = tokenizer_json
         self.output_dir = output_dir
-        self.config = config
-        self.dp_world_size = dp_world_size
-        self.target_bytes = target_bytes
-        self.eos_token, self.pad_token = eos_token, pad_token
-
-    def shard_count_of(self, total_tokens: int) -> int:
-        return shard_count(total_tokens * TOKEN_BYTES, self.target_bytes, self.dp_world_size)
+        self.config = TokenShardsConfig(pack, dp_world_size, target_bytes, eos_token, pad_token)
 
     def expand(self, encoded):
-        config, shard_count_of = self.config, self.shard_count_of
+        config = self.config
         copies = encoded | "Copies" >> beam.FlatMap(
-            lambda e: [(key, e.ids) for key in copy_order_keys(e)]
+            lambda e: token_copies(e.doc.id, e.doc.text, e.ids, e.copies)
         )
         total = beam.pvalue.AsSingleton(
             copies
-            | "CountTokens" >> beam.Map(lambda item: len(item[1]) + 1)
+            | "CountTokens" >> beam.Map(lambda c: c.tokens)
             | "TotalTokens" >> beam.CombineGlobally(sum)
         )
-        grouped = copies | "AssignGroup" >> beam.Map(
-            lambda item, n: (item[0][0] % shard_count_of(n), item), total
-        )
+        grouped = copies | "AssignGroup" >> beam.Map(lambda c, n: (config.group_of(c, n), c), total)
         layout = (
             grouped
-            | "GroupSizes" >> beam.MapTuple(lambda g, item: (g, (len(item[1]) + 1, 1)))
-            | "GroupTotals" >> beam.CombinePerKey(_add_pairs)
+            | "GroupSizes" >> beam.MapTuple(lambda g, c: (g, (c.tokens, 1)))
+            | "GroupTotals" >> beam.CombinePerKey(add_totals)
             | "AllGroups" >> beam.combiners.ToDict()
-            | "Layout"
-            >> beam.Map(lambda totals, n: layout_for(totals, shard_count_of(n), config), total)
+            | "Layout" >> beam.Map(config.layout, total)
         )
         # One (g, None) marker per group keeps empty groups in the grouping; it comes from
         # the layout as a main input, not from another side-input read.
@@ -250,12 +189,12 @@ class PackAndWrite(beam.PTransform):
             | "Group" >> beam.GroupByKey()
             | "Pack"
             >> beam.ParDo(
-                _PackGroup(config, self.eos_token, self.pad_token),
+                _PackGroup(config),
                 beam.pvalue.AsSingleton(self.tokenizer_json),
                 beam.pvalue.AsSingleton(layout),
             )
             | "Assemble" >> beam.GroupByKey()
-            | "Serialize" >> beam.Map(_assemble_shard, config.seq_len)
+            | "Serialize" >> beam.MapTuple(assemble_shard)
             | "Write" >> beam.ParDo(WriteFile(self.output_dir))
         )
         return shards, layout

@@ -10,7 +10,6 @@ partial or duplicate shard. The driver removes `_temporary/` after a successful 
 from __future__ import annotations
 
 import hashlib
-import math
 import uuid
 
 import apache_beam as beam
@@ -18,13 +17,9 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from schemas.document import stable_hash64
+from schemas.shards import shard_count, shard_name
 
 TEMPORARY_DIR = "_temporary"
-
-
-def shard_name(prefix: str, index: int, count: int, extension: str) -> str:
-    """`tokens-00000-of-00008.parquet` style names: sortable and self-describing."""
-    return f"{prefix}-{index:05d}-of-{count:05d}.{extension}"
 
 
 def write_atomically(output_dir: str, relative_path: str, data: bytes) -> dict:
@@ -61,12 +56,6 @@ class WriteFile(beam.DoFn):
     def process(self, item):
         relative_path, data, metadata = item
         yield {**metadata, **write_atomically(self.output_dir, relative_path, data)}
-
-
-def shard_count(total_weight: int, target_weight: int, multiple_of: int = 1) -> int:
-    """Shards needed to keep each near `target_weight`; at least one; a multiple of N."""
-    shards = max(1, math.ceil(total_weight / max(target_weight, 1)))
-    return math.ceil(shards / multiple_of) * multiple_of
 
 
 class GroupIntoShards(beam.PTransform):

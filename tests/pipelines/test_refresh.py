@@ -100,7 +100,7 @@ def test_a_failed_run_leaves_the_dataset_as_it_was(fixtures, raw, tmp_path, monk
         raise RuntimeError("worker lost while writing token shards")
 
     with monkeypatch.context() as patch:
-        patch.setattr(tokenize, "_assemble_shard", fail)
+        patch.setattr(tokenize, "assemble_shard", fail)
         with pytest.raises(Exception, match="worker lost"):
             refresh(_argv(root, raw))
     after = {k: v for k, v in _tree_hashes(root).items() if not k.startswith("_staging-")}

@@ -16,8 +16,8 @@ from pipelines.curate import run
 from pipelines.sample_corpus import write_sample_corpus
 from schemas.arrow import table_to_documents
 from tokenizer import iter_sequences
+from tokenizer.plan import copy_keys
 from tokenizer.train import train_bpe
-from transforms.tokenize import EncodedDocument, copy_order_keys
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = ["--vocab_size=1500", "--seq_len=128"]
@@ -57,7 +57,7 @@ def _assert_shards_detokenize_to_the_curated_documents(out: Path, manifest: dict
     pieces = np.split(text_part, np.flatnonzero(text_part == eos) + 1)
     assert len(pieces[-1]) == 0  # the stream ends with an end-of-text
     decoded = [tokenizer.decode(p[:-1].tolist(), skip_special_tokens=False) for p in pieces[:-1]]
-    docs = sorted(_documents(out), key=lambda d: copy_order_keys(EncodedDocument(d, None))[0])
+    docs = sorted(_documents(out), key=lambda d: copy_keys(d.id, d.text)[0])
     assert decoded == [d.text for d in docs]
     # Document starts in each row point just after an end-of-text (or at the stream start).
     for row, (ids, starts) in enumerate(iter_sequences(str(out), with_doc_starts=True)):
