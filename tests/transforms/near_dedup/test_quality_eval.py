@@ -109,15 +109,6 @@ def evaluation(request):
     return docs, config, signatures, candidates, found, exact_jaccard(docs)
 
 
-@pytest.fixture(scope="module")
-def fixtures():
-    from tests.conftest import FIXTURES
-
-    if not FIXTURES.is_dir():
-        pytest.skip(f"real-data fixtures not found at {FIXTURES}")
-    return FIXTURES
-
-
 def test_recall_and_false_positives_per_jaccard_bucket(evaluation):
     docs, config, _, _, found, jaccard = evaluation
     i, j = np.triu_indices(len(docs), k=1)

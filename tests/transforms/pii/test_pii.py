@@ -10,32 +10,29 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that
 
 from schemas.document import Document, Rejected
-from tests.conftest import FIXTURES
 from transforms.pii import PiiConfig, PiiSpan, Scrubber, redact, resolve_overlaps, scrub_text
 from transforms.pii.engine import DEFAULT_ENTITIES, analyze_whole, build_analyzer
 from transforms.pii.screen import RegionAnalyzer
 from transforms.pii.stage import PiiRedaction
 
-SYNTH = FIXTURES / "pii" / "presidio-synth-1000.json"
+
+def _synth(fixtures):
+    return json.loads((fixtures / "pii" / "presidio-synth-1000.json").read_text())
 
 
-def _synth():
-    return json.loads(SYNTH.read_text())
-
-
-def _web_texts():
+def _web_texts(fixtures):
     texts = []
-    for f in sorted((FIXTURES / "web-jsonl").glob("*.gz")):
+    for f in sorted((fixtures / "web-jsonl").glob("*.gz")):
         texts += [json.loads(line)["text"] for line in gzip.open(f, "rt") if line.strip()]
     return texts
 
 
-def _warc_pages():
+def _warc_pages(fixtures):
     """The HTML pages of the Common Crawl WARC fixtures as the reader extracts them: mostly
     Chinese shop pages full of phone numbers."""
     from transforms.readers import match_input_files, read_file
 
-    files = match_input_files("web", str(FIXTURES / "commoncrawl" / "CC-MAIN-*.warc.gz"))
+    files = match_input_files("web", str(fixtures / "commoncrawl" / "CC-MAIN-*.warc.gz"))
     return [r.text for f in files for r in read_file(f) if isinstance(r, Document)]
 
 
@@ -50,8 +47,10 @@ def _key(results):
 
 @pytest.mark.parametrize("min_score", [0.0, 0.4])
 def test_regions_give_the_same_results_as_the_whole_text(analyzer, min_score, fixtures):
-    texts = [r["full_text"] for r in _synth()] + _web_texts() + _warc_pages()
-    texts.append((FIXTURES / "text" / "wikipedia-taylorswift.txt").read_text())
+    texts = (
+        [r["full_text"] for r in _synth(fixtures)] + _web_texts(fixtures) + _warc_pages(fixtures)
+    )
+    texts.append((fixtures / "text" / "wikipedia-taylorswift.txt").read_text())
     # Context words lines away, PII at the very start and end, CRLF, numbers everywhere.
     texts += [
         "555-0134",
@@ -66,7 +65,7 @@ def test_regions_give_the_same_results_as_the_whole_text(analyzer, min_score, fi
 
 def test_most_web_text_never_reaches_presidio(analyzer, fixtures):
     region = RegionAnalyzer(analyzer, DEFAULT_ENTITIES, 0.4)
-    texts = _web_texts()
+    texts = _web_texts(fixtures)
     covered = sum(e - s for t in texts for s, e in region.regions(t))
     assert covered < 0.05 * sum(len(t) for t in texts)
 
@@ -76,7 +75,7 @@ TYPES = ("CREDIT_CARD", "EMAIL_ADDRESS", "IBAN_CODE", "IP_ADDRESS", "PHONE_NUMBE
 
 def test_recall_on_presidio_synth_is_at_least_095_per_type(fixtures):
     scrubber = Scrubber()
-    rows = _synth()
+    rows = _synth(fixtures)
     found = {t: 0 for t in TYPES}
     total = {t: 0 for t in TYPES}
     for row, spans in zip(rows, scrubber.spans_batch([r["full_text"] for r in rows]), strict=True):
@@ -107,7 +106,7 @@ def test_numbers_dates_and_prices_are_not_phone_numbers():
 
 def test_web_fixtures_have_no_phone_numbers_but_real_ones(fixtures):
     scrubber = Scrubber()
-    texts = _web_texts()
+    texts = _web_texts(fixtures)
     phones = {
         t[s.start : s.end]
         for t, spans in zip(texts, scrubber.spans_batch(texts), strict=True)
@@ -327,7 +326,7 @@ def test_the_phone_recognizers_necessary_pattern_is_in_every_result(fixtures):
         area = rng.choice(["", f"({digits(rng.randint(1, 4))})" + rng.choice(["", " ", "."])])
         suffix = rng.choice(["", " x" + digits(3), " ext. 12", " office", "-Fax"])
         generated.append(f"{rng.choice(['call', 'tel:', ''])} {prefix}{area}{body}{suffix}")
-    texts = [row["full_text"] for row in _synth()] + _web_texts() + generated
+    texts = [row["full_text"] for row in _synth(fixtures)] + _web_texts(fixtures) + generated
     results = 0
     for text in texts:
         for r in phone.analyze(text, ["PHONE_NUMBER"]):

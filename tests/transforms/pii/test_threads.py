@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from pipelines.sample_corpus import web_pages
-from tests.conftest import FIXTURES
+from tests.conftest import find_fixtures
 from transforms.pii import Scrubber, scrub_text
 from transforms.pii.engine import DEFAULT_ENTITIES, analyze_whole, build_analyzer
 from transforms.pii.once import built_once
@@ -24,8 +24,9 @@ THREAD_SAFE_MEMOS = {"_valid_in_some_region"}
 def _texts() -> list[str]:
     """presidio-synth PII sentences when the fixtures are there (generated web pages, some
     with contact blocks, when not), plus contact lines repeated across pages."""
-    synth_file = FIXTURES / "pii" / "presidio-synth-1000.json"
-    if synth_file.is_file():
+    fixtures = find_fixtures()
+    if fixtures is not None:
+        synth_file = fixtures / "pii" / "presidio-synth-1000.json"
         texts = [r["full_text"] for r in json.loads(synth_file.read_text())[:120]]
     else:
         texts = [page["text"] for page in web_pages(120, random.Random(3))]
