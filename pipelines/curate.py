@@ -194,9 +194,9 @@ def _tokenizer(pipeline: beam.Pipeline, docs, config: CurateConfig):
 def _write_documents(out: str, target_bytes: int) -> WriteSharded:
     return WriteSharded(
         out,
-        "documents",
-        "documents",
-        "parquet",
+        folder="documents",
+        prefix="documents",
+        extension="parquet",
         key=document_order,
         weight=lambda d: len(d.text) + 1,
         serialize=lambda docs: (arrow.table_to_parquet_bytes(arrow.documents_to_table(docs)), {}),
@@ -207,9 +207,9 @@ def _write_documents(out: str, target_bytes: int) -> WriteSharded:
 def _write_rejected(out: str, target_bytes: int) -> WriteSharded:
     return WriteSharded(
         out,
-        "rejected",
-        "rejected",
-        "parquet",
+        folder="rejected",
+        prefix="rejected",
+        extension="parquet",
         key=lambda r: (r.doc.id, r.stage, r.reason, r.duplicate_of or "", *document_order(r.doc)),
         weight=lambda r: len(r.doc.text) + 1,
         serialize=lambda rs: (arrow.table_to_parquet_bytes(arrow.rejected_to_table(rs)), {}),
@@ -237,9 +237,9 @@ def _write_dead_letters(out: str) -> WriteSharded:
 
     return WriteSharded(
         out,
-        "dead_letter",
-        "dead_letter",
-        "jsonl",
+        folder="dead_letter",
+        prefix="dead_letter",
+        extension="jsonl",
         key=lambda d: (
             d.source_file,
             *_number(d.offset),

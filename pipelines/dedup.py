@@ -107,9 +107,9 @@ def build(
     )
     documents = survivors | "Documents" >> WriteSharded(
         output,
-        "documents",
-        "documents",
-        "parquet",
+        folder="documents",
+        prefix="documents",
+        extension="parquet",
         key=document_order,
         weight=lambda d: len(d.text) + 1,
         serialize=lambda ds: (arrow.table_to_parquet_bytes(arrow.documents_to_table(ds)), {}),
@@ -117,9 +117,9 @@ def build(
     )
     clusters = assigned | "Clusters" >> WriteSharded(
         output,
-        "clusters",
-        "clusters",
-        "parquet",
+        folder="clusters",
+        prefix="clusters",
+        extension="parquet",
         key=lambda a: (a.doc.id, a.cluster_id, *document_order(a.doc)),
         weight=lambda a: len(a.doc.id) + len(a.cluster_id) + 2,
         serialize=lambda rows: (

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Callable
+from typing import Any
 
 import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
@@ -87,7 +89,8 @@ class GroupIntoShards(beam.PTransform):
 
 
 class WriteSharded(beam.PTransform):
-    """Items -> files `subdir/prefix-i-of-n.ext`, n from the total weight; -> file metadata.
+    """Items -> files `folder/prefix-i-of-n.extension` under `output_dir`, n from the total
+    weight (each shard near `target`); -> file metadata.
 
     `key(item)` is a tuple of strings that identifies an item uniquely; its first element
     picks the shard (`stable_hash64(key[0]) % n`) and the whole tuple orders items inside
@@ -96,10 +99,21 @@ class WriteSharded(beam.PTransform):
     nothing is written.
     """
 
-    def __init__(self, output_dir, subdir, prefix, extension, key, weight, serialize, target):
+    def __init__(
+        self,
+        output_dir: str,
+        *,
+        folder: str,
+        prefix: str,
+        extension: str,
+        key: Callable[[Any], tuple],
+        weight: Callable[[Any], int],
+        serialize: Callable[[list], tuple[bytes, dict]],
+        target: int,
+    ):
         super().__init__()
         self.output_dir = output_dir
-        self.subdir, self.prefix, self.extension = subdir, prefix, extension
+        self.folder, self.prefix, self.extension = folder, prefix, extension
         self.key, self.weight, self.serialize, self.target = key, weight, serialize, target
 
     def count_of(self, total_weight: int) -> int:
@@ -124,4 +138,4 @@ class WriteSharded(beam.PTransform):
         ordered = sorted(members, key=self.key)
         data, metadata = self.serialize(ordered)
         name = shard_name(self.prefix, index, self.count_of(total_weight), self.extension)
-        return f"{self.subdir}/{name}", data, {"rows": len(ordered), **metadata}
+        return f"{self.folder}/{name}", data, {"rows": len(ordered), **metadata}

@@ -32,9 +32,9 @@ def _write(out, items, target):
             | beam.Create(items)
             | WriteSharded(
                 out,
-                "things",
-                "things",
-                "txt",
+                folder="things",
+                prefix="things",
+                extension="txt",
                 key=lambda x: (x,),
                 weight=lambda x: len(x) + 1,
                 serialize=lambda xs: ("\n".join(xs).encode(), {"first": xs[0] if xs else None}),

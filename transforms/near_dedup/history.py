@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
 from schemas.arrow import near_dedup_index_to_table, table_to_parquet_bytes
+from transforms.near_dedup.node import Node
 
 HISTORY_CLASS = -1
 
@@ -43,7 +44,7 @@ def matching_files(pattern: str) -> list[str]:
 
 
 def read_index(path: str, params: dict):
-    """Nodes (rank, None, signature bytes, band hashes) of one index file. ValueError if it
+    """The Nodes (no Document) of one index file. ValueError if it
     was made with other parameters than `params`."""
     with FileSystems.open(path) as f:
         table = pq.read_table(io.BytesIO(f.read()))
@@ -62,4 +63,4 @@ def read_index(path: str, params: dict):
         strict=True,
     ):
         signature = np.asarray(sig, dtype="<u4").tobytes()
-        yield history_rank(doc_id, source_file), None, signature, tuple(bands)
+        yield Node(history_rank(doc_id, source_file), None, signature, tuple(bands))

@@ -29,6 +29,7 @@ from transforms.near_dedup.config import NearDedupConfig, rank_nan
 from transforms.near_dedup.history import HISTORY_CLASS, index_bytes, matching_files, read_index
 from transforms.near_dedup.lsh import band_hashes, bucket_edges
 from transforms.near_dedup.minhash import MinHasher
+from transforms.near_dedup.node import Node, rank_doc_id
 from transforms.write import WriteSharded
 
 STAGE = "near_dedup"
@@ -64,7 +65,7 @@ def near_survivor_rank(doc: Document, score_key: str | None) -> tuple:
 
 
 class _Signatures(beam.DoFn):
-    """Batches of Documents -> nodes (rank, doc, signature bytes, band hashes)."""
+    """Batches of Documents -> a Node per document."""
 
     def __init__(self, config: NearDedupConfig):
         self.config = config
@@ -80,12 +81,11 @@ class _Signatures(beam.DoFn):
         stored = signatures.astype("<u4")
         for doc, signature, hashes in zip(batch, stored, bands, strict=True):
             rank = near_survivor_rank(doc, self.config.survivor_score)
-            yield rank, doc, signature.tobytes(), tuple(int(h) for h in hashes)
+            yield Node(rank, doc, signature.tobytes(), tuple(int(h) for h in hashes))
 
 
-def _band_members(node):
-    rank, _, _, hashes = node
-    return [((band, h), rank) for band, h in enumerate(hashes)]
+def _band_members(node: Node):
+    return [((band, h), node.rank) for band, h in enumerate(node.band_hashes)]
 
 
 def _bucket(ranks) -> list:
@@ -146,8 +146,10 @@ class ConnectedComponents(beam.PTransform):
 def _assign(rank, joined):
     roots = list(joined["root"])
     root = roots[0] if roots else rank
-    for _, doc, signature, hashes in joined["node"]:
-        yield Assignment(doc, root[2], root == rank, signature, hashes)
+    for node in joined["node"]:
+        yield Assignment(
+            node.doc, rank_doc_id(root), root == rank, node.signature, node.band_hashes
+        )
 
 
 class ClusterDocs(beam.PTransform):
@@ -182,7 +184,9 @@ class ClusterDocs(beam.PTransform):
         )
         if c.verify:
             candidates = buckets | "Buckets/Candidates" >> beam.FlatMapTuple(_candidates)
-            signatures = every_node | "Edges/Signatures" >> beam.Map(lambda n: (n[0], n[2]))
+            signatures = every_node | "Edges/Signatures" >> beam.Map(
+                lambda n: (n.rank, n.signature)
+            )
             edges = (
                 {"signature": signatures, "bucket": candidates}
                 | "Edges/JoinSignatures" >> beam.CoGroupByKey()
@@ -196,7 +200,7 @@ class ClusterDocs(beam.PTransform):
         else:
             edges = buckets | "Edges/Stars" >> beam.FlatMapTuple(_star_edges)
         roots = edges | "Components" >> ConnectedComponents(c.max_rounds)
-        keyed = nodes | "KeyByRank" >> beam.Map(lambda n: (n[0], n))
+        keyed = nodes | "KeyByRank" >> beam.Map(lambda n: (n.rank, n))
         return (
             {"node": keyed, "root": roots}
             | "JoinRoots" >> beam.CoGroupByKey()
@@ -226,9 +230,9 @@ class WriteIndex(beam.PTransform):
             | "Write"
             >> WriteSharded(
                 parent or "/",
-                name,
-                "index",
-                "parquet",
+                folder=name,
+                prefix="index",
+                extension="parquet",
                 key=lambda a: (a.doc.id, a.doc.source_file, document_digest(a.doc)),
                 weight=lambda a: len(a.signature) + 8 * len(a.band_hashes) + len(a.doc.id) + 1,
                 serialize=serialize,
