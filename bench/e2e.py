@@ -53,7 +53,6 @@ SHARES = {"web": 0.5, "books": 0.3, "code": 0.2}  # of the corpus text bytes
 SUFFIXES = {"web": ".json.gz", "books": ".jsonl.zst", "code": ".jsonl"}
 BROKEN_LINES = ['{"text": "an unterminated', '{"url": "no text"}']  # as in the sample corpus
 TOKENIZER_SAMPLE_BYTES = 32 * 10**6
-ENCODE_BATCH_DOCS = 1024  # as transforms.tokenize.ENCODE_CALL_DOCS; the pipeline uses _fast
 E2E_CONFIGS = {
     "in_memory": ["--direct_running_mode=in_memory", "--direct_num_workers=1"],
     "multi_processing": ["--direct_running_mode=multi_processing", "--direct_num_workers=2"],
@@ -272,6 +271,7 @@ def bench_stages(corpus: dict) -> dict:
 
     from schemas import arrow
     from schemas.document import Document, text_key
+    from tokenizer.encode import ENCODE_CALL_DOCS
     from tokenizer.pack import PackConfig, pack
     from tokenizer.train import EOS_TOKEN, PAD_TOKEN, TokenizerConfig, train_bpe
     from transforms.normalize import normalize_text
@@ -340,12 +340,12 @@ def bench_stages(corpus: dict) -> dict:
     rows.append(result_row(per_doc, timing, kept_bytes, len(texts), tokens=tokens))
     batch_stages = {}
     for method in (tokenizer.encode_batch, tokenizer.encode_batch_fast):
-        stage = f"{method.__name__} ({ENCODE_BATCH_DOCS} docs/call, {os.cpu_count()} threads)"
+        stage = f"{method.__name__} ({ENCODE_CALL_DOCS} docs/call, {os.cpu_count()} threads)"
         batched, timing = timed(
             lambda m=method: [
                 np.asarray(e.ids, dtype=np.int32)
-                for i in range(0, len(texts), ENCODE_BATCH_DOCS)
-                for e in m(texts[i : i + ENCODE_BATCH_DOCS], add_special_tokens=False)
+                for i in range(0, len(texts), ENCODE_CALL_DOCS)
+                for e in m(texts[i : i + ENCODE_CALL_DOCS], add_special_tokens=False)
             ]
         )
         same = len(batched) == len(ids) and all(map(np.array_equal, ids, batched))
