@@ -19,7 +19,7 @@ versions' token shards can be trained on together. A run is written under
 a run that fails part way leaves the earlier versions and the index as they were.
 
 One run at a time: a run holds `_lock.json` under the dataset root (pid, host, start time;
-see pipelines/output.py) from reading the index to rewriting it; a second run fails at once
+see pipelines/lock.py) from reading the index to rewriting it; a second run fails at once
 with one line naming the holder (exit 1), and a lock whose process died on this host is
 taken over. Under the lock, staging folders a killed or failed run left are removed first.
 Exit codes as for pipelines.curate: 2 for a bad flag or input pattern, 1 for a failed run.
@@ -39,6 +39,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines.curate import balanced_exit_code, execute, resolve, summary
+from pipelines.lock import OutputLock
 from pipelines.options import (
     CurateConfig,
     CurateOptions,
@@ -46,16 +47,9 @@ from pipelines.options import (
     check_inputs,
     command_line,
 )
-from pipelines.output import (
-    OutputLock,
-    check_output,
-    delete_tree,
-    is_local,
-    iter_files,
-    move_tree,
-    write_bytes,
-)
+from pipelines.output import check_output
 from pipelines.report import REPORT_FILE
+from pipelines.storage import delete_tree, is_local, iter_files, move_tree, write_bytes
 from schemas.manifest import to_json
 from transforms.near_dedup import STAGE as NEAR_DEDUP_STAGE
 from transforms.readers import READ_STAGE, ReaderConfig, match_input_files

@@ -14,20 +14,11 @@ import pytest
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines import output
+from pipelines import output, storage
+from pipelines.lock import LOCK_FILE, OutputLock
 from pipelines.options import RunFailed, UserError
-from pipelines.output import (
-    LOCK_FILE,
-    STAGING_DIR,
-    OutputLock,
-    StagedOutput,
-    check_output,
-    iter_files,
-    read_bytes,
-    remove_run,
-    run_failure,
-    write_bytes,
-)
+from pipelines.output import STAGING_DIR, StagedOutput, check_output, remove_run, run_failure
+from pipelines.storage import iter_files, read_bytes, write_bytes
 
 MANIFEST = "manifest.json"
 
@@ -215,13 +206,13 @@ def test_a_swap_killed_half_way_is_finished_by_the_next_run(tmp_path, monkeypatc
     out = str(tmp_path / "out")
     _write_run(out, {"tokens/t-0-of-2": b"old0", "tokens/t-1-of-2": b"old1"})
     staged = _staged_run(out, {"tokens/t-0-of-1": b"new", "documents/d": b"d"})
-    real_move = output._move_files
+    real_move = output.move_files
 
     def move_one_then_die(source, destination, names):
         real_move(source, destination, names[:1])
         raise KeyboardInterrupt("killed during the swap")
 
-    monkeypatch.setattr(output, "_move_files", move_one_then_die)
+    monkeypatch.setattr(output, "move_files", move_one_then_die)
     with pytest.raises(KeyboardInterrupt):
         staged.commit()
     monkeypatch.undo()
@@ -367,7 +358,7 @@ def test_staging_swap_and_ownership_on_an_object_store(bucket):
 
 def test_a_folder_moves_file_by_file_on_an_object_store(bucket):
     _write_run(f"{bucket}/root/_staging-v0001", {"tokens/a": b"a", "dedup-index/i": b"i"})
-    output.move_tree(f"{bucket}/root/_staging-v0001", f"{bucket}/root/v0001")
+    storage.move_tree(f"{bucket}/root/_staging-v0001", f"{bucket}/root/v0001")
     assert set(iter_files(f"{bucket}/root")) == {
         "v0001/tokens/a",
         "v0001/dedup-index/i",
