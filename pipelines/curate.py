@@ -47,6 +47,7 @@ from schemas import arrow
 from schemas.document import DeadLetter, Document, FileRead, Rejected, document_order
 from schemas.manifest import MANIFEST_VERSION, outcome_summary, shard_listing, to_json
 from tokenizer.pack import TAIL_PAD
+from tokenizer.plan import TokenShardsConfig
 from tokenizer.train import TokenizerConfig, load_tokenizer_json
 from transforms.accounting import CountOutcomes
 from transforms.balance import STAGE as BALANCE_STAGE
@@ -77,45 +78,28 @@ def stage_configs(config: CurateConfig, registry: Registry = REGISTRY) -> dict:
     return configs
 
 
-def _active(stages, configs: dict) -> list:
-    """The stages that run with these configs."""
-    return [s for s in stages if s.active(configs.get(s.name))]
-
-
 def build(pipeline: beam.Pipeline, config: CurateConfig, registry: Registry = REGISTRY) -> None:
     """Wire the whole curation graph onto `pipeline`: read, the registry's document stages
     in order, tokenizer, encode, its token stages (balance), pack, write, manifest."""
     out = config.output
     configs = stage_configs(config, registry)
-    stage_names = [READ_STAGE]
+    # Input files -> Document | DeadLetter | Rejected | FileRead (records per file).
     records = pipeline | "Read" >> ReadInputs(
         config.inputs, configs[READ_STAGE], config.only_files, with_counts=True
     )
     docs, dead, dropped_on_read, file_reads = split_by_type(
         records, "Read/Split", Document, DeadLetter, Rejected, FileRead
     )
+    # (source, file) -> records the reader read there.
     reader_counts = (
         file_reads
         | "Read/CountKeys" >> beam.Map(lambda f: ((f.source, f.source_file), f.records))
         | "Read/CountPerFile" >> beam.CombinePerKey(sum)
     )
+    run = _StagesRun(registry, configs, [READ_STAGE], [dropped_on_read], {})
+    docs = run.stages(docs, DOCUMENTS, Document)  # Documents as curated
 
-    dropped, side = [dropped_on_read], {}
-
-    def run_stages(records, place: str, kind: type):
-        for stage in _active(registry.runs_on(place), configs):
-            stage_names.append(stage.name)
-            outputs = records | stage.name >> stage.transform(configs.get(stage.name))
-            if isinstance(outputs, tuple):  # (records, the stage's manifest section)
-                outputs, section = outputs
-                side[_SECTION + stage.name] = beam.pvalue.AsSingleton(section)
-            records, rejected = split_by_type(outputs, f"{stage.name}/Split", kind, Rejected)
-            dropped.append(rejected)
-        return records
-
-    docs = run_stages(docs, DOCUMENTS, Document)
-
-    tokenizer_json = _tokenizer(pipeline, docs, config)
+    tokenizer_json = _tokenizer(pipeline, docs, config)  # one tokenizer.json string
     tokenizer_file = (
         tokenizer_json
         | "Tokenizer/Serialize"
@@ -128,37 +112,37 @@ def build(pipeline: beam.Pipeline, config: CurateConfig, registry: Registry = RE
         )
         | "Tokenizer/Write" >> beam.ParDo(WriteFile(out))
     )
-    encoded = docs | "Encode" >> EncodeDocuments(tokenizer_json)
-    encoded = run_stages(encoded, TOKENS, EncodedDocument)
+    encoded = docs | "Encode" >> EncodeDocuments(tokenizer_json)  # EncodedDocuments
+    encoded = run.stages(encoded, TOKENS, EncodedDocument)  # with their copies set
     docs = encoded | "CuratedDocuments" >> beam.Map(lambda e: e.doc)
-    rejected = dropped | "AllRejected" >> beam.Flatten()
+    rejected = run.dropped | "AllRejected" >> beam.Flatten()
 
-    token_shards, layout = encoded | "Tokens" >> PackAndWrite(
-        tokenizer_json,
-        out,
+    layout_config = TokenShardsConfig(
         pack=config.pack,
         dp_world_size=config.dp_world_size,
         target_bytes=config.target_shard_bytes,
         eos_token=config.tokenizer.eos_token,
         pad_token=config.tokenizer.pad_token,
     )
-    side["layout"] = beam.pvalue.AsSingleton(layout)
+    # Shard metadata dicts (path, rows, tokens, sha256), and the one ShardLayout.
+    token_shards, layout = encoded | "Tokens" >> PackAndWrite(tokenizer_json, out, layout_config)
+    side = {**run.manifest_sections, "layout": beam.pvalue.AsSingleton(layout)}
     doc_shards = docs | "Documents" >> _write_documents(out, config.target_shard_bytes)
     written = {"documents": doc_shards, "tokens": token_shards, "tokenizer": tokenizer_file}
     # Dropped text leaves redacted like the kept documents (stages.pii.rejected_text and
     # dead_letter_snippets); only the written text changes, Accounting counts the records.
+    pii = configs.get(PII_STAGE)  # None in a registry without the PII stage
+    dead_text, rejected_text = dead, rejected
+    if pii is not None:
+        redacted_stages = run.names[run.names.index(PII_STAGE) :]  # PII and after
+        dead_text = dead | "RedactDeadLetters" >> RedactDeadLetters(pii)
+        if config.write_rejected:
+            rejected_text = rejected | "RedactRejected" >> RedactRejected(pii, redacted_stages)
+    written["dead_letter"] = dead_text | "DeadLetters" >> _write_dead_letters(out)
     if config.write_rejected:
-        redacted_stages = stage_names[stage_names.index(PII_STAGE) :]  # PII and after
-        written["rejected"] = (
-            rejected
-            | "RedactRejected" >> RedactRejected(configs[PII_STAGE], redacted_stages)
-            | "Rejected" >> _write_rejected(out, config.target_shard_bytes)
+        written["rejected"] = rejected_text | "Rejected" >> _write_rejected(
+            out, config.target_shard_bytes
         )
-    written["dead_letter"] = (
-        dead
-        | "RedactDeadLetters" >> RedactDeadLetters(configs[PII_STAGE])
-        | "DeadLetters" >> _write_dead_letters(out)
-    )
 
     counts = (docs, rejected, dead) | "Accounting" >> CountOutcomes()
     side.update({k: beam.pvalue.AsList(v) for k, v in written.items()})
@@ -169,12 +153,41 @@ def build(pipeline: beam.Pipeline, config: CurateConfig, registry: Registry = RE
         >> beam.Map(
             _write_manifest,
             config,
-            stage_names,
+            run.names,
             beam.pvalue.AsList(counts),
             beam.pvalue.AsList(reader_counts),
             **side,
         )
     )
+
+
+@dataclasses.dataclass
+class _StagesRun:
+    """The registry's stages as they are wired: their names in order (the manifest's
+    stage list), every stage's Rejected records, and the side inputs of the stages'
+    manifest sections."""
+
+    registry: Registry
+    configs: dict
+    names: list[str]
+    dropped: list
+    manifest_sections: dict
+
+    def stages(self, records, place: str, kind: type):
+        """`records` (of `kind`) through the active stages that run on `place`, in order;
+        -> the records every stage kept."""
+        for stage in self.registry.runs_on(place):
+            config = self.configs.get(stage.name)
+            if not stage.active(config):
+                continue
+            self.names.append(stage.name)
+            outputs = records | stage.name >> stage.transform(config)
+            if isinstance(outputs, tuple):  # (records, the stage's manifest section)
+                outputs, section = outputs
+                self.manifest_sections[_SECTION + stage.name] = beam.pvalue.AsSingleton(section)
+            records, rejected = split_by_type(outputs, f"{stage.name}/Split", kind, Rejected)
+            self.dropped.append(rejected)
+        return records
 
 
 def _tokenizer(pipeline: beam.Pipeline, docs, config: CurateConfig):
@@ -365,7 +378,7 @@ def describe(options, config: CurateConfig, registry: Registry = REGISTRY) -> st
     names = [s.name for s in registry.stages if s.runs_on in (FILES, DOCUMENTS)]
     tokenizer = f"load {config.tokenizer_path}" if config.tokenizer_path else "train"
     names += [f"tokenizer ({tokenizer})", "encode"]
-    names += [s.name for s in _active(registry.runs_on(TOKENS), configs)]
+    names += [s.name for s in registry.runs_on(TOKENS) if s.active(configs.get(s.name))]
     names += ["pack + write token shards", "manifest"]
     for name in names:
         settings = configs.get(name)

@@ -20,7 +20,6 @@ from schemas.document import Document
 from schemas.shards import shard_name
 from tokenizer.encode import encode_batch_count, encode_batch_of, encode_texts, load_tokenizer
 from tokenizer.layout import ShardLayout
-from tokenizer.pack import PackConfig
 from tokenizer.plan import (
     RowBlock,
     ShardShape,
@@ -29,7 +28,6 @@ from tokenizer.plan import (
     join_shard,
     token_copies,
 )
-from tokenizer.train import EOS_TOKEN, PAD_TOKEN
 from transforms.write import WriteFile
 
 ROWS_PER_ROW_GROUP = 1024
@@ -140,25 +138,15 @@ def assemble_shard(shard: int, parts: list[ShardShape | RowBlock]):
 
 
 class PackAndWrite(beam.PTransform):
-    """EncodedDocuments + tokenizer JSON -> (token shard metadata dicts, one-element
-    PCollection of the ShardLayout), laid out by the named settings of `TokenShardsConfig`:
-    `pack` (row length, tail), `dp_world_size`, `target_bytes`, `eos_token`, `pad_token`."""
+    """EncodedDocuments + tokenizer JSON (a one-element PCollection) -> (token shard
+    metadata dicts, one-element PCollection of the ShardLayout), laid out as `config` says
+    (row length and tail, data-parallel world size, shard size, special tokens)."""
 
-    def __init__(
-        self,
-        tokenizer_json,
-        output_dir: str,
-        *,
-        pack: PackConfig,
-        dp_world_size: int = 1,
-        target_bytes: int = TokenShardsConfig.target_bytes,
-        eos_token: str = EOS_TOKEN,
-        pad_token: str = PAD_TOKEN,
-    ):
+    def __init__(self, tokenizer_json, output_dir: str, config: TokenShardsConfig):
         super().__init__()
         self.tokenizer_json = tokenizer_json
         self.output_dir = output_dir
-        self.config = TokenShardsConfig(pack, dp_world_size, target_bytes, eos_token, pad_token)
+        self.config = config
 
     def expand(self, encoded):
         config = self.config

@@ -138,7 +138,9 @@ def test_the_registry_keeps_names_unique_and_places_in_order():
 
 
 def test_each_pipeline_takes_settings_only_for_the_stages_it_runs():
-    configs = REGISTRY.configs({"near_dedup": {"threshold": 0.7}}, ("code",), ("read", "near_dedup"))
+    configs = REGISTRY.configs(
+        {"near_dedup": {"threshold": 0.7}}, ("code",), ("read", "near_dedup")
+    )
     assert set(configs) == {"read", "near_dedup"}
     assert configs["near_dedup"].threshold == 0.7
     with pytest.raises(ValueError, match=r"unknown stage\(s\) under stages: quality"):
