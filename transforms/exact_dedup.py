@@ -11,6 +11,7 @@ import apache_beam as beam
 
 from schemas.document import Document, document_order, stable_hash64, text_key
 from transforms.common import CountingDoFn
+from transforms.stage import Stage
 
 STAGE = "exact_dedup"
 DROP_EXACT_DUP = "exact_dup"
@@ -45,3 +46,6 @@ class ExactDedup(beam.PTransform):
             | "GroupByText" >> beam.GroupByKey()
             | "KeepOnePerText" >> beam.ParDo(_KeepOnePerText())
         )
+
+
+EXACT_DEDUP = Stage(STAGE, transform=lambda _settings: ExactDedup())

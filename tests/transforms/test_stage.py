@@ -30,7 +30,9 @@ class Parity(DocumentStep):
 
     def apply(self, doc):
         words = len(doc.text.split())
-        return Drop(doc, "odd") if words % 2 else dataclasses.replace(doc, text=self.model(doc.text))
+        return (
+            Drop(doc, "odd") if words % 2 else dataclasses.replace(doc, text=self.model(doc.text))
+        )
 
     def apply_batch(self, docs):
         assert len(docs) <= self.batch_size

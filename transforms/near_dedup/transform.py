@@ -30,6 +30,7 @@ from transforms.near_dedup.history import HISTORY_CLASS, index_bytes, matching_f
 from transforms.near_dedup.lsh import band_hashes, bucket_edges
 from transforms.near_dedup.minhash import MinHasher
 from transforms.near_dedup.node import Node, rank_doc_id
+from transforms.stage import Stage
 from transforms.write import WriteSharded
 
 STAGE = "near_dedup"
@@ -264,3 +265,6 @@ class NearDedup(beam.PTransform):
         if self.config.index_output:
             _ = assigned | "Index" >> WriteIndex(self.config.index_output, self.config)
         return assigned | "Decide" >> beam.ParDo(_Decide())
+
+
+NEAR_DEDUP = Stage(STAGE, NearDedupConfig.from_dict, NearDedup)
