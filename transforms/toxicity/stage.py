@@ -1,4 +1,4 @@
-"""The `toxic` stage: score every document with the toxicity classifier, drop above a
+"""The `toxicity` stage: score every document with the toxicity classifier, drop above a
 threshold.
 
 Signals kept in `Document.scores`: `toxicity.max` (highest window probability, what the
