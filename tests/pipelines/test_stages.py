@@ -15,6 +15,7 @@ from pipelines.options import UserError
 from pipelines.report import Section
 from pipelines.stages import REGISTRY, Registered, Registry
 from tests.conftest import jsonl_bytes, write_input
+from tests.pipelines.test_curate import FILTER_STAGES
 from transforms.settings import DEFAULT_CODE_SOURCES, config_from_dict
 from transforms.stage import TOKENS, ApplyStep, DocumentStep, Drop, Stage
 
@@ -119,17 +120,7 @@ def test_its_settings_are_checked_and_shown_by_dry_run(tmp_path):
 
 
 def test_the_registry_keeps_names_unique_and_places_in_order():
-    assert REGISTRY.names == (
-        "read",
-        "normalize",
-        "lang",
-        "quality",
-        "exact_dedup",
-        "near_dedup",
-        "toxicity",
-        "pii",
-        "balance",
-    )
+    assert REGISTRY.names == (*FILTER_STAGES, "balance")
     with pytest.raises(ValueError, match="registered twice"):
         REGISTRY.with_stage(SHORT, after="quality").with_stage(SHORT, after="pii")
     tokens_stage = Stage("after_tokens", runs_on=TOKENS)
