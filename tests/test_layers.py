@@ -10,7 +10,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 LAYERS = ("schemas", "tokenizer", "transforms", "pipelines")
-MAX_LINES = 650  # "about 600": a module past this wants splitting
+MAX_LINES = 600  # a module past this wants splitting
 
 
 def _library_modules() -> list[Path]:
