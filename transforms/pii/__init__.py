@@ -12,7 +12,7 @@ import dataclasses
 import hashlib
 
 from transforms.pii.engine import DEFAULT_ENTITIES, build_analyzer
-from transforms.pii.once import built_once
+from transforms.pii.once import built_once, built_once_per_key
 from transforms.settings import DEFAULT_CODE_SOURCES, config_from_dict
 
 STAGE = "pii"
@@ -138,17 +138,25 @@ def redact(text: str, spans: list[PiiSpan], config: PiiConfig) -> str:
     return "".join(out)
 
 
-class Scrubber:
-    """Finds and redacts PII. Loads presidio on construction (about a second).
+@built_once_per_key
+def shared_analyzer(entities: tuple[str, ...], spacy_model: str | None, min_score: float):
+    """The process's one RegionAnalyzer for these settings: presidio loads once per worker
+    process (about a second), not once per thread or per DoFn; calls from several threads
+    take turns on it."""
+    from transforms.pii.screen import RegionAnalyzer
 
-    Thread-safe: calls from several threads take turns on the one analyzer."""
+    return RegionAnalyzer(build_analyzer(entities, spacy_model), entities, min_score)
+
+
+class Scrubber:
+    """Finds and redacts PII with the process's analyzer for its settings (built by the
+    first Scrubber that needs it). Thread-safe."""
 
     def __init__(self, config: PiiConfig | None = None):
-        from transforms.pii.screen import RegionAnalyzer
-
         self.config = config or PiiConfig()
-        analyzer = build_analyzer(self.config.entities, self.config.spacy_model)
-        self.analyzer = RegionAnalyzer(analyzer, self.config.entities, self.config.min_score)
+        self.analyzer = shared_analyzer(
+            self.config.entities, self.config.spacy_model, self.config.min_score
+        )
 
     def spans_batch(self, texts: list[str], allowed=None) -> list[list[PiiSpan]]:
         """Spans per text. `allowed`: per text, the entity types to keep (None: all), chosen

@@ -13,6 +13,7 @@ reads the snapshot bundled with tldextract instead.
 from __future__ import annotations
 
 import logging
+import os
 
 from transforms.pii.once import built_once
 
@@ -177,6 +178,9 @@ def build_analyzer(entities=DEFAULT_ENTITIES, spacy_model: str | None = None):
     `spacy_model` names an installed spaCy model (e.g. "en_core_web_sm") for NER entities;
     None uses `spacy.blank("en")`. Loading takes about a second: do it once per worker.
     """
+    # presidio imports torch (seconds) only to choose a device for NER models; pattern
+    # recognizers and spaCy's CPU pipelines have no use for one. A user's choice stands.
+    os.environ.setdefault("PRESIDIO_DEVICE", "cpu")
     from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
 
     nlp_engine = _nlp_engine_class()(spacy_model)

@@ -26,3 +26,20 @@ def built_once(build):
         return built[0]
 
     return get
+
+
+def built_once_per_key(build):
+    """`build(*key)` run at most once per process for each (hashable) key; every call with
+    that key returns its value."""
+    lock = threading.Lock()
+    built: dict = {}
+
+    @functools.wraps(build)
+    def get(*key):
+        if key not in built:
+            with lock:
+                if key not in built:
+                    built[key] = build(*key)
+        return built[key]
+
+    return get
