@@ -30,6 +30,8 @@ CLEAN_LABEL = "__label__clean"
 DEFAULT_WINDOW_WORDS = 96
 
 _URL = re.compile(r"(?:https?://|www\.)\S+|\b[\w-]+\.(?:com|org|net|co|ly)/\S*")
+# Every _URL match holds one of these (its two alternatives' fixed parts).
+_URL_MARKERS = ("http://", "https://", "www.", ".com/", ".org/", ".net/", ".co/", ".ly/")
 _HANDLE = re.compile(r"@\w+")
 _RETWEET = re.compile(r"(?<!\w)rt(?=[ \t]+@user\b|[ \t]*:)")  # "RT @user:", "RT:" (lowercased)
 _REPEAT = re.compile(r"(\w)\1\1+")  # "soooo" -> "soo"
@@ -50,12 +52,13 @@ def normalize_text(text: str) -> str:
     """
     text = html.unescape(html.unescape(text))  # some tweets are escaped twice (&amp;#8220;)
     text = text.lower()
-    # The substitutions below are the slow part on web text; most lines need none of them.
-    if "/" in text or "www." in text:
+    # The substitutions below are the slow part on web text; each runs only when the text
+    # holds what every one of its matches must contain.
+    if any(marker in text for marker in _URL_MARKERS):
         text = _URL.sub(" url ", text)
     if "@" in text:
         text = _HANDLE.sub(" @user ", text)
-    if "rt" in text:
+    if "rt" in text and ("@user" in text or ":" in text):
         text = _RETWEET.sub(" ", text)
     text = text.replace("@user", " ")
     text = _REPEAT.sub(r"\1\1", text)

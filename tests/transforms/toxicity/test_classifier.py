@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import os
+import random
 
 import pytest
 
@@ -40,6 +42,56 @@ def test_normalize_keeps_rt_inside_words_and_drops_newlines():
     assert normalize_text("Art and\nsmart start") == "art and smart start"
     assert "\n" not in normalize_text("line one\nline two")
     assert normalize_text("  \n ") == ""
+
+
+def _normalize_every_step(text: str) -> str:
+    """normalize_text without its shortcuts: every substitution on every text."""
+    from transforms.toxicity import classifier as c
+
+    text = html.unescape(html.unescape(text)).lower()
+    text = c._URL.sub(" url ", text)
+    text = c._HANDLE.sub(" @user ", text)
+    text = c._RETWEET.sub(" ", text).replace("@user", " ")
+    text = c._MARKS.sub(r"\1", c._REPEAT.sub(r"\1\1", text))
+    return " ".join(c._TOKEN.findall(text))
+
+
+def test_normalize_shortcuts_change_nothing():
+    pieces = [
+        "RT",
+        "rt",
+        ":",
+        " ",
+        "\t",
+        "@Bob",
+        "@user",
+        "http://x.io/a",
+        "HTTPS://Y.org",
+        "www.",
+        "WWW.site",
+        "bit.ly/3x",
+        "a.co/b",
+        "site.com/",
+        "x.net",
+        ".org/",
+        "/",
+        "soooo",
+        "!!?",
+        "?",
+        "part",
+        "Start:",
+        "don't",
+        "&amp;",
+        "&#8220;",
+        "\n",
+        "é",
+        "snake_case",
+        "#tag",
+    ]
+    rng = random.Random(7)
+    texts = ["".join(rng.choice(pieces) for _ in range(rng.randint(1, 12))) for _ in range(5000)]
+    for text in texts:
+        assert normalize_text(text) == _normalize_every_step(text), text
 
 
 def test_windows_are_equal_slices_of_words():
