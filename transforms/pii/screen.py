@@ -14,7 +14,8 @@ only sees a few candidate regions. Why the results cannot differ:
    at least `phone_min_digits()` long (the shortest possible length in the regions'
    metadata; an international number adds its country code). A chain of 4-5 digits can
    only hold a number whose digits libphonenumber validates on their own, and those few
-   strings are listed in shortphones.py.
+   strings are listed in shortphones.py. The digit triggers (`DIGIT_TRIGGERS`) are digit
+   chains too, so one scan for chains (`_digit_components`) finds them and the phone chains.
 2. No recognizer's match contains a newline (the patterns allow spaces, hyphens, dots and
    tabs, never "\\n"; libphonenumber's candidate pattern neither), so every match lies inside
    one line, and that line contains a trigger. Lines without a trigger hold no result.
@@ -118,6 +119,13 @@ TRIGGERS = MappingProxyType(
     }
 )
 SCREENED = (*TRIGGERS, "PHONE_NUMBER")
+# The triggers whose every match is a digit chain (`_digit_components`): digits, each pair of
+# neighbours split by at most 4 of libphonenumber's punctuation characters (".", " ", "-" are
+# among them), so each match lies inside one component, and the screen looks for them only
+# there (one scan of the text for all of them and the phone chains, not one per type and line).
+DIGIT_TRIGGERS = frozenset(
+    {r"\d\.\d{1,3}\.\d", r"\d(?<=[^\W\d_]{2}\d)\d", r"\d{3}[- .]?\d{2}", r"\d(?:[ -]?\d){11}"}
+)
 
 
 @built_once
@@ -132,6 +140,16 @@ def _phone_chain():
     punct = re.escape(_phone_punctuation())
     k = phone_min_digits_cached()
     return re.compile(rf"\d(?:[{punct}]{{0,4}}\d){{{k - 1},}}"), k
+
+
+@built_once
+def _digit_components():
+    """Maximal digit chains of 2+ digits: digits split by at most 4 of libphonenumber's
+    punctuation characters. The pattern's repetition can only end where the chain does (no
+    punctuation character is a digit), so each match is a whole chain; those with at least
+    `phone_min_digits()` digits are exactly the matches of `_phone_chain`."""
+    punct = re.escape(_phone_punctuation())
+    return re.compile(rf"\d(?:[{punct}]{{0,4}}\d)+")
 
 
 # Characters libphonenumber's candidate pattern can never contain (it holds digits, phone
@@ -280,13 +298,21 @@ def _valid_in_some_region(candidate: str, regions: tuple[str, ...]) -> bool:
 _ASCII_NON_DIGITS = MappingProxyType({c: None for c in range(128) if not chr(c).isdigit()})
 
 
+def _chain_digits(chain: str) -> str:
+    """The decimal digits of `chain`, as ASCII."""
+    if chain.isascii():
+        return chain.translate(_ASCII_NON_DIGITS)
+    return "".join(str(unicodedata.digit(c)) for c in chain if c.isdigit())
+
+
 def _phone_possible(chain: str, k: int, short: frozenset | None) -> bool:
     """Whether a digit chain can hold a phone number: 6+ digits always; 4-5 digits only if
     some run of its digits is a short number libphonenumber accepts (shortphones.py)."""
-    if chain.isascii():
-        digits = chain.translate(_ASCII_NON_DIGITS)
-    else:
-        digits = "".join(str(unicodedata.digit(c)) for c in chain if c.isdigit())
+    return _digits_possible(_chain_digits(chain), k, short)
+
+
+def _digits_possible(digits: str, k: int, short: frozenset | None) -> bool:
+    """`_phone_possible` on the chain's digits."""
     if len(digits) > max(SHORT_LENGTHS) or short is None:
         return len(digits) >= k
     return any(
@@ -338,9 +364,9 @@ class RegionAnalyzer:
         self.screened_entities = screened
         self.phone = "PHONE_NUMBER" in screened
         self._short = short_valid_numbers() if self.phone else None
-        self._triggers = [
-            (e, re.compile(p)) for e in screened if e in TRIGGERS for p in TRIGGERS[e]
-        ]
+        triggers = [(e, p) for e in screened if e in TRIGGERS for p in TRIGGERS[e]]
+        self._triggers = [(e, re.compile(p)) for e, p in triggers if p not in DIGIT_TRIGGERS]
+        self._digit_triggers = [(e, re.compile(p)) for e, p in triggers if p in DIGIT_TRIGGERS]
         self._phone_cache: dict[str, tuple] = {}
         self._lock = threading.RLock()
         # libphonenumber last: a line another recognizer already matches needs no phone check.
@@ -369,7 +395,11 @@ class RegionAnalyzer:
 
     def candidate_lines(self, text: str, starts: list[int]) -> dict[int, dict[str, list]]:
         """Line index -> {screened entity type whose trigger occurs in that line: for
-        PHONE_NUMBER the (start, end) windows around its digit chains, else []}."""
+        PHONE_NUMBER the (start, end) windows around its digit chains, else []}.
+
+        The digit triggers (`DIGIT_TRIGGERS`) and the phone chains come from one scan for
+        digit chains (`_digit_components`); each digit trigger is searched for inside each
+        chain, where all its matches lie. The other triggers are searched line by line."""
         found: dict[int, dict[str, list]] = {}
         for entity, rx in self._triggers:
             m = rx.search(text)
@@ -379,13 +409,26 @@ class RegionAnalyzer:
                 if line + 1 >= len(starts):
                     break
                 m = rx.search(text, starts[line + 1])  # one hit per line is enough
-        if self.phone:
-            chain, k = _phone_chain()
-            for m in chain.finditer(text):
-                if _phone_possible(m.group(), k, self._short):
-                    line = bisect.bisect_right(starts, m.start()) - 1
-                    windows = found.setdefault(line, {}).setdefault("PHONE_NUMBER", [])
-                    windows.append(_phone_window(text, m.start(), m.end()))
+        digit_triggers, phone = self._digit_triggers, self.phone
+        if not (digit_triggers or phone):
+            return found
+        k, short = phone_min_digits_cached(), self._short
+        for m in _digit_components().finditer(text):
+            start, end = m.span()
+            line = bisect.bisect_right(starts, start) - 1
+            entities = found.get(line)
+            for entity, rx in digit_triggers:
+                if (entities is None or entity not in entities) and rx.search(text, start, end):
+                    if entities is None:
+                        entities = found[line] = {}
+                    entities[entity] = []
+            if phone and end - start >= k:
+                digits = _chain_digits(m.group())
+                if len(digits) >= k and _digits_possible(digits, k, short):
+                    if entities is None:
+                        entities = found[line] = {}
+                    windows = entities.setdefault("PHONE_NUMBER", [])
+                    windows.append(_phone_window(text, start, end))
         return found
 
     def _raw_result_types(self, text: str, line: tuple[int, int], entities: dict) -> set[str]:
