@@ -60,13 +60,30 @@ POLICY_SUBSTRINGS = (
     "use cookies",
 )
 _CITATION = re.compile(r"\[\d*\]|\[edit\]|\[citation needed\]")
-_SENTENCE_END = re.compile(r"[.!?]+[\"'”’»)\]]*(?=\s|$)")
-_ABBREVIATION = re.compile(
-    # (?:[A-Z]\.)*[A-Z]: an initial or a dotted initialism (U.S., A.G.M.), whose inner dots
-    # are not followed by a space and so never end a sentence anyway.
-    r"(?<!\S)(?:(?:[A-Z]\.)*[A-Z]|Mr|Mrs|Ms|Dr|Prof|Sr|Jr|St|Mt|vs|etc|e\.g|i\.e|a\.m|p\.m|No|Fig|"
-    r"Vol|Inc|Ltd|Co|Corp|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)\.(?=\s)"
+# "[.!?]" before "+": a pattern that starts with a character set lets the regex engine
+# skip to the next ".", "!" or "?" instead of trying a match at every character.
+_SENTENCE_END = re.compile(r"[.!?][.!?]*[\"'”’»)\]]*(?=\s|$)")
+# Not sentence ends when followed by a space: an initial or a dotted initialism
+# ((?:[A-Z]\.)*[A-Z]: U.S., A.G.M., whose inner dots are not followed by a space and so
+# never end a sentence anyway), titles, and the abbreviations below.
+ABBREVIATIONS = (
+    *("Mr", "Mrs", "Ms", "Dr", "Prof", "Sr", "Jr", "St", "Mt", "vs", "etc"),
+    *("e.g", "i.e", "a.m", "p.m", "No", "Fig", "Vol", "Inc", "Ltd", "Co", "Corp"),
+    *("Jan", "Feb", "Mar", "Apr", "Jun", "Jul", "Aug", "Sep", "Sept", "Oct", "Nov", "Dec"),
 )
+_ABBREVIATION = re.compile(
+    r"(?<!\S)(?:(?:[A-Z]\.)*[A-Z]|" + "|".join(map(re.escape, ABBREVIATIONS)) + r")\.(?=\s)"
+)
+# The same matches in the reversed text of lines joined by "\n" (`_count_sentences`):
+# one search for "." instead of trying the leading look-behind of `_ABBREVIATION` at every
+# character. "Followed by whitespace" becomes "preceded by whitespace other than a newline"
+# (a line's last word is followed by the end of its line, not by the next line).
+_ABBREVIATION_REVERSED = re.compile(
+    r"\.(?<=[^\S\n]\.)(?:[A-Z](?:\.[A-Z])*|"
+    + "|".join(re.escape(a[::-1]) for a in ABBREVIATIONS)
+    + r")(?!\S)"
+)
+_SENTENCE_MARKS = (".", "!", "?")
 
 
 @dataclass(frozen=True)
@@ -143,8 +160,9 @@ def clean_view(view: TextView, config: C4Config) -> tuple[str, dict[str, float]]
     max_word = c.max_word_length
     lines = long_word = no_punct = few_words = javascript = policy = 0
     lorem = curly = False
-    sentences = 0
     kept = []
+    # `line.split(None, k)` stops after k splits: k + 1 parts say "at least k + 1 words".
+    few_words_split = min_words - 1 if min_words is not None and min_words > 0 else None
     for raw in view.lines:
         line = raw.strip()
         if not line:
@@ -159,7 +177,7 @@ def clean_view(view: TextView, config: C4Config) -> tuple[str, dict[str, float]]
         if end_marks is not None and (not line.endswith(end_marks) or line.endswith("...")):
             no_punct += 1
             continue
-        if min_words is not None and len(line.split()) < min_words:
+        if few_words_split is not None and len(line.split(None, few_words_split)) < min_words:
             few_words += 1
             continue
         lower = line.lower()
@@ -174,12 +192,12 @@ def clean_view(view: TextView, config: C4Config) -> tuple[str, dict[str, float]]
             curly = True
             if c.drop_curly_bracket:
                 continue
-        if c.drop_policy_lines and any(p in lower for p in POLICY_SUBSTRINGS):
+        if c.drop_policy_lines and any(map(lower.__contains__, POLICY_SUBSTRINGS)):
             policy += 1
             continue
-        sentences += count_sentences(line)
         kept.append(line)
     cleaned = "\n".join(kept)
+    sentences = _count_sentences(cleaned, kept)
     signals = {
         "c4.lines": float(lines),
         "c4.lines_kept": float(len(kept)),
@@ -202,6 +220,29 @@ def count_sentences(line: str) -> int:
     if ends and "." in line:
         ends -= len(_ABBREVIATION.findall(line))
     return max(ends, 1)
+
+
+def _count_sentences(joined: str, lines: list[str]) -> int:
+    """`sum(map(count_sentences, lines))` for `joined` = "\\n".join(lines), lines without "\\n".
+
+    Both patterns match within a word and its closing punctuation, so their matches in the
+    joined text are those of the lines (`_ABBREVIATION_REVERSED` keeps a line's last word
+    from looking followed by whitespace): two searches over the page instead of two per
+    line. An abbreviation ends with a "." that is also a sentence end, so a line counts
+    ends - abbreviations >= 0, and >= 1 when it ends with ".", "!" or "?" (its last
+    sentence end is followed by no whitespace, so no abbreviation). Only the other lines
+    can need the floor of 1, and only they are counted one by one.
+    """
+    ends = len(_SENTENCE_END.findall(joined))
+    if ends and "." in joined:
+        ends -= len(_ABBREVIATION_REVERSED.findall(joined[::-1]))
+    for line in lines:
+        if not line.endswith(_SENTENCE_MARKS):
+            own = len(_SENTENCE_END.findall(line))
+            if own and "." in line:
+                own -= len(_ABBREVIATION.findall(line))
+            ends += max(own, 1) - own
+    return ends
 
 
 def failures(signals: Mapping[str, float], config: C4Config) -> list[str]:

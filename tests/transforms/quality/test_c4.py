@@ -1,5 +1,8 @@
 """C4 line cleaning and page rules, and the paper-vs-TFDS settings."""
 
+import random
+import re
+
 import pytest
 
 from tests.transforms.quality.texts import CLEAN, CLEAN_LINES
@@ -154,3 +157,134 @@ def test_variant_selects_the_numbers_from_config():
     assert C4Config.from_dict({"min_words_per_line": 5, "min_sentences": 3}) == TFDS
     with pytest.raises(ValueError, match="variant"):
         C4Config.from_dict({"variant": "t5"})
+
+
+# ------------------------------------------------------------------ fast paths vs a reference
+# `clean` counts sentences over the whole cleaned page (one reversed-text search for the
+# abbreviations) and tests word counts with a bounded split; the straightforward version
+# below counts line by line. Both must agree exactly on every page and setting.
+
+_REF_SENTENCE_END = re.compile(r"[.!?]+[\"'”’»)\]]*(?=\s|$)")
+_REF_ABBREVIATION = re.compile(
+    r"(?<!\S)(?:(?:[A-Z]\.)*[A-Z]|Mr|Mrs|Ms|Dr|Prof|Sr|Jr|St|Mt|vs|etc|e\.g|i\.e|a\.m|p\.m|No|Fig|"
+    r"Vol|Inc|Ltd|Co|Corp|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)\.(?=\s)"
+)
+
+
+def _reference_count_sentences(line: str) -> int:
+    ends = len(_REF_SENTENCE_END.findall(line))
+    if ends and "." in line:
+        ends -= len(_REF_ABBREVIATION.findall(line))
+    return max(ends, 1)
+
+
+def _reference_clean(text: str, c: C4Config) -> tuple[str, dict[str, float]]:
+    lines = long_word = no_punct = few_words = javascript = policy = sentences = 0
+    lorem = curly = False
+    kept = []
+    for raw in text.split("\n"):
+        line = raw.strip()
+        if not line:
+            continue
+        lines += 1
+        if c.max_word_length is not None and any(len(w) > c.max_word_length for w in line.split()):
+            long_word += 1
+            continue
+        if c.remove_citations:
+            line = re.sub(r"\[\d*\]|\[edit\]|\[citation needed\]", "", line)
+        if c.end_marks is not None and (not line.endswith(c.end_marks) or line.endswith("...")):
+            no_punct += 1
+            continue
+        if c.min_words_per_line is not None and len(line.split()) < c.min_words_per_line:
+            few_words += 1
+            continue
+        lower = line.lower()
+        if "lorem ipsum" in lower:
+            lorem = True
+            if c.drop_lorem_ipsum:
+                continue
+        if c.drop_javascript_lines and "javascript" in lower:
+            javascript += 1
+            continue
+        if "{" in line:
+            curly = True
+            if c.drop_curly_bracket:
+                continue
+        if c.drop_policy_lines and any(p in lower for p in c4.POLICY_SUBSTRINGS):
+            policy += 1
+            continue
+        sentences += _reference_count_sentences(line)
+        kept.append(line)
+    cleaned = "\n".join(kept)
+    stripped = text.strip()
+    return cleaned, {
+        "c4.lines": float(lines),
+        "c4.lines_kept": float(len(kept)),
+        "c4.lines_long_word": float(long_word),
+        "c4.lines_no_terminal_punct": float(no_punct),
+        "c4.lines_too_few_words": float(few_words),
+        "c4.lines_javascript": float(javascript),
+        "c4.lines_policy": float(policy),
+        "c4.sentences": float(sentences),
+        "c4.lorem_ipsum": float(lorem),
+        "c4.curly_bracket": float(curly),
+        "c4.chars_removed_frac": 1.0 - (len(cleaned) / len(stripped) if stripped else 0.0),
+    }
+
+
+# Words that end (or seem to end) sentences, abbreviations and initialisms, closing quotes,
+# citations and the page-rule triggers; spaces of every kind, including none at all.
+_TOKENS = (
+    *("the", "cat", "sat", "on", "mat", "Go", "A", "x", "word.", "end.", "Stop!", "why?", "ok?!"),
+    *("Dr.", "Mr.", "Mrs.", "U.S.", "A.G.M.", "e.g.", "i.e.", "p.m.", "etc.", "Sept.", "No."),
+    *("Co.", "Corp.", "vs.", "A.", "Z.", "a.", "U.S", "Inc.,", "Dr.)", '"Go."', "(ok.)", "»Oui.»"),
+    *("it.”", "'so.'", "[1]", "[edit]", "[citation needed]", "[12]", "...", "…", ".", "!", "?"),
+    *('"', "{", "}", "JavaScript", "Lorem", "ipsum", "privacy", "Policy", "cookies", "cookie"),
+    *("use", "uses", "of", "terms", "Terms of Use", "use of Cookies", "lorem ipsum"),
+    "x" * 12,
+)
+_SPACES = (" ", " ", " ", "  ", "\t", "\u00a0", "\u2003", "\x0b", "\x0c", "\r", "\u2028", "")
+_ENDS = ("", ".", "!", "?", '"', '."', "...", " ", "\u00a0", ".)", ". [1]", "Dr.", " U.S.", "?»")
+
+
+def _random_page(rng: random.Random) -> str:
+    lines = []
+    for _ in range(rng.randint(0, 12)):
+        parts = []
+        for _ in range(rng.randint(0, 14)):
+            parts.append(rng.choice(_TOKENS))
+            parts.append(rng.choice(_SPACES))
+        lines.append(rng.choice(("", " ", "\t")) + "".join(parts) + rng.choice(_ENDS))
+    return "\n".join(lines) + rng.choice(("", "\n", "\n\n", " "))
+
+
+_CONFIGS = (
+    PAPER,
+    TFDS,
+    C4Config(end_marks=None),
+    C4Config(end_marks=None, min_words_per_line=None, min_sentences=None),
+    C4Config(min_words_per_line=0),
+    C4Config(min_words_per_line=1, remove_citations=False),
+    C4Config(max_word_length=10, drop_lorem_ipsum=False, drop_curly_bracket=False),
+    C4Config(drop_javascript_lines=False, drop_policy_lines=False, end_marks=(".", "]")),
+)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_clean_matches_a_line_by_line_reference(seed):
+    rng = random.Random(seed)
+    for _ in range(400):
+        text = _random_page(rng)
+        for config in _CONFIGS:
+            assert c4.clean(text, config) == _reference_clean(text, config), (text, config)
+
+
+def test_sentence_counts_at_line_ends():
+    # An abbreviation's dot at a line end is the end of that line, not followed by the
+    # next line's first character: it ends a sentence there.
+    lines = ["He met Dr.", "Smith met the Dr. and left", 'She said "wait"', "At 5 p.m."]
+    for config in (PAPER, C4Config(end_marks=None, min_words_per_line=None)):
+        text = "\n".join(lines)
+        assert c4.clean(text, config) == _reference_clean(text, config)
+    cleaned, signals = c4.clean("\n".join(lines), C4Config(end_marks=None))
+    assert signals["c4.sentences"] == sum(map(c4.count_sentences, cleaned.split("\n"))) == 4
