@@ -29,8 +29,10 @@ from bisect import bisect_right
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
-from itertools import accumulate, compress, count, repeat
-from operator import add, itemgetter, not_
+from itertools import compress, repeat
+from operator import add, not_
+
+import numpy as np
 
 from transforms.quality.base import TextView, ratio
 from transforms.settings import config_from_dict
@@ -316,12 +318,15 @@ def _ngram_char_fracs(
 ) -> tuple[dict[int, float], dict[int, float]]:
     """({n: top n-gram character fraction}, {n: duplicated n-gram character fraction}).
 
-    Words become integer ids and an n-gram the integer `key(n-1) * len(words) + id`, so
-    n-grams are counted as ints, with every loop inside C (map/compress over lists).
-    An n-gram that occurs twice extends an (n-1)-gram that occurs twice, so after the
-    smallest n is counted over the whole document, each larger n only looks at the start
-    positions whose shorter n-gram repeated: the work shrinks to the repeated part of the
-    text. Ties between most frequent n-grams go to the one that occurs first.
+    Only the positions whose n-gram occurs more than once matter, and on web text they are
+    few (under a tenth for n = 2). So a vectorised pass finds, for the smallest n, every
+    position whose n-gram *may* repeat: it mixes the words' hashes into one int64 per
+    position and sorts them, and equal n-grams always get equal numbers. Equal numbers of
+    different n-grams (hash collisions) only add a candidate: the n-grams are then counted
+    exactly, as tuples of words, at those positions alone, so no result depends on the
+    hashes. An n-gram that occurs twice extends an (n-1)-gram that occurs twice, so each
+    larger n only looks at the start positions whose shorter n-gram repeated. Ties between
+    most frequent n-grams go to the one that occurs first.
     """
     top = dict.fromkeys(top_ns, 0.0)
     dup = dict.fromkeys(dup_ns, 0.0)
@@ -330,48 +335,63 @@ def _ngram_char_fracs(
     if not sizes or m <= sizes[0] or not word_chars:
         # Two (possibly overlapping) n-grams need at least n + 1 words.
         return top, dup
-    vocabulary: dict[str, int] = {}
-    ids = list(map(vocabulary.setdefault, words, count()))
-    scale = m.__mul__
-    keys = ids
-    for shift in range(1, sizes[0]):
-        keys = list(map(add, map(scale, keys), ids[shift:]))
-    starts = range(len(keys))
-    prefix = [0, *accumulate(map(len, words))]
+    starts = _repeat_candidates(words, sizes[0])
     for n in sizes:
-        if n != sizes[0]:
-            # Extend the surviving (n-1)-grams by the word after them.
-            cut = bisect_right(starts, m - n)
-            starts, keys = starts[:cut], keys[:cut]
-            keys = list(
-                map(add, map(scale, keys), map(ids.__getitem__, map(add, starts, repeat(n - 1))))
-            )
+        cut = bisect_right(starts, m - n)  # the starts of a whole n-gram
+        if cut < len(starts):
+            starts = starts[:cut]
+        spans = map(slice, starts, map(add, starts, repeat(n)))
+        keys = list(map(tuple, map(words.__getitem__, spans)))  # the n-grams, exactly
         counts = Counter(keys)
         if len(counts) == len(keys):
-            break
-        # Keep the positions whose n-gram occurs more than once (count - 1 is truthy).
-        repeated = list(map((1).__rsub__, map(counts.__getitem__, keys)))
+            break  # no n-gram repeats, so no longer one does
+        # Keep the positions whose n-gram occurs more than once.
+        repeated = list(map((1).__lt__, map(counts.__getitem__, keys)))
         starts = list(compress(starts, repeated))
-        keys = list(compress(keys, repeated))
         if n in top:
-            key, times = max(counts.items(), key=itemgetter(1))
-            first = starts[keys.index(key)]
-            top[n] = (prefix[first + n] - prefix[first]) * times / word_chars
+            # The first of the most frequent: counts are in order of first occurrence.
+            times = max(counts.values())
+            gram = next(compress(counts, map(times.__eq__, counts.values())))
+            top[n] = sum(map(len, gram)) * times / word_chars
         if n in dup:
             # A repeat is an occurrence after the first, as for duplicate lines: the first
             # position of each n-gram is the one a reversed dict keeps last.
+            keys = list(compress(keys, repeated))
             firsts = set(dict(zip(reversed(keys), reversed(starts), strict=True)).values())
             repeats = [i for i in starts if i not in firsts]
-            dup[n] = _covered_chars(repeats, n, prefix) / word_chars
+            dup[n] = _covered_chars(repeats, n, words) / word_chars
     return top, dup
 
 
-def _covered_chars(starts: list[int], n: int, prefix: list[int]) -> int:
+_MIX = 1_000_003  # combines the hashes of an n-gram's words (int64, wrapping)
+
+
+def _repeat_candidates(words: list[str], n: int) -> list[int]:
+    """Ascending start positions whose n-gram may occur twice: a superset of those that do."""
+    positions = len(words) - n + 1
+    hashes = np.fromiter(map(hash, words), dtype=np.int64, count=len(words))
+    mixed = hashes[:positions]
+    for shift in range(1, n):
+        mixed = mixed * _MIX + hashes[shift : shift + positions]
+    order = mixed.argsort()
+    ordered = mixed[order]
+    same = ordered[1:] == ordered[:-1]  # in sorted order, equal to the next one
+    if not same.any():
+        return []
+    shared = np.zeros(positions, dtype=bool)
+    shared[1:] = same
+    shared[:-1] |= same
+    candidate = np.empty(positions, dtype=bool)
+    candidate[order] = shared
+    return candidate.nonzero()[0].tolist()
+
+
+def _covered_chars(starts: list[int], n: int, words: list[str]) -> int:
     """Characters of the union of word spans [i, i + n) for ascending `starts`."""
     covered, end = 0, 0
     for i in starts:
         stop = i + n
-        covered += prefix[stop] - prefix[max(i, end)]
+        covered += sum(map(len, words[max(i, end) : stop]))
         end = stop
     return covered
 

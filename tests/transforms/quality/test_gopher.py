@@ -245,6 +245,37 @@ def test_ngram_fractions_match_a_direct_count(seed):
     for n in range(2, 11):
         top, dup = _reference_ngram_fracs(text_words, n)
         if n <= 4:
-            assert signals[f"gopher.top_{n}gram_char_frac"] == pytest.approx(top), n
+            assert signals[f"gopher.top_{n}gram_char_frac"] == top, n
         if n >= 5:
-            assert signals[f"gopher.dup_{n}gram_char_frac"] == pytest.approx(dup), n
+            assert signals[f"gopher.dup_{n}gram_char_frac"] == dup, n
+
+
+@pytest.mark.parametrize("mix", [None, 0, 1])
+@pytest.mark.parametrize("seed", range(30))
+def test_ngram_fractions_for_any_sizes_and_hash_collisions(seed, mix, monkeypatch):
+    # Exact (not approximate) equality with the direct count, for n-gram sizes that need
+    # not be consecutive or start at 2; with `mix` 0 or 1 the vectorised pre-selection
+    # sees many n-grams as equal that are not (as hash collisions would), which must
+    # change nothing.
+    if mix is not None:
+        monkeypatch.setattr(gopher, "_MIX", mix)
+    rng = random.Random(seed)
+    vocabulary = ["a", "bb", "ccc", "dddd", "e", "ff", "The", "the"][: rng.randint(1, 8)]
+    text_words = [rng.choice(vocabulary) for _ in range(rng.randint(0, 300))]
+    if rng.random() < 0.5:  # a repeated passage, as in copied boilerplate
+        i, k = rng.randint(0, len(text_words)), rng.randint(0, 30)
+        text_words[i:i] = text_words[i : i + k] * rng.randint(1, 3)
+    sizes = sorted(rng.sample(range(1, 13), rng.randint(1, 6)))
+    top_ns = [n for n in sizes if rng.random() < 0.5]
+    dup_ns = [n for n in sizes if n not in top_ns or rng.random() < 0.3]
+    config = GopherRepetitionConfig(
+        top_ngram_char_frac=tuple((n, 0.5) for n in top_ns),
+        dup_ngram_char_frac=tuple((n, 0.5) for n in dup_ns),
+    )
+    signals = gopher.score_repetition("  ".join(text_words), config)
+    for n in sizes:
+        top, dup = _reference_ngram_fracs(text_words, n)
+        if n in top_ns:
+            assert signals[f"gopher.top_{n}gram_char_frac"] == top, (n, sizes)
+        if n in dup_ns:
+            assert signals[f"gopher.dup_{n}gram_char_frac"] == dup, (n, sizes)
