@@ -1,5 +1,5 @@
-"""Two fixes to apache-beam 2.77's DaskRunner: fresh receivers per bundle, and side inputs
-computed once.
+"""Three fixes to apache-beam 2.77's DaskRunner: fresh receivers per bundle, side inputs
+computed once, and groupings spread over the cluster.
 
 1. Beam's `transform_evaluator.apply_dofn_to_bundle` appends each bundle's outputs to a
    receiver list that is shared by every run of the same task graph in a worker process and
@@ -15,7 +15,19 @@ computed once.
    to the partitions as one Dask task (a reduction of its bag to a list) in the same graph,
    computed once, retried by the scheduler like any other if a worker dies.
 
-`patch()` installs both. Dask pickles functions by reference, so workers import them from
+3. Beam's Dask translation makes a `Create` of a few elements one partition, turns
+   `Reshuffle` into nothing, and gives a GroupByKey (a bag `groupby`) as many partitions as
+   its input: the curate graph starts from one Create of the input patterns, so every step
+   after it ran as ONE partition, i.e. on one worker, whatever the cluster size (the other
+   worker only got the few side-input branches). `Reshuffle` below splits its input into
+   `target_partitions()` partitions of equally many elements (the matched files), and
+   `GroupByKey` groups into that many partitions (merging adjacent input partitions first
+   when there are more, which keeps the shuffle's n x n split tasks few; splitting the
+   output into equal runs of keys when there are fewer). `--dask_npartitions` sets the
+   number, else it is twice the cluster's worker threads. Which partition an element lands
+   in never changes what is computed for it.
+
+`patch()` installs all three. Dask pickles functions by reference, so workers import them from
 this module: the fixes reach them without being installed there by hand. Tagged outputs
 remain unsupported by that runner (the pipeline does not use them, see
 transforms.common.split_by_type).
@@ -115,20 +127,89 @@ def _pardo_op():
     return ParDo
 
 
+DEFAULT_PARTITIONS_PER_THREAD = 2
+FALLBACK_PARTITIONS = 8  # when no Dask client is reachable while the graph is built
+
+
+_THREADS: dict[str, int] = {}  # client id -> its cluster's worker threads
+
+
+def target_partitions(bag_kwargs: dict | None = None) -> int:
+    """How many partitions a Reshuffle or a grouping spreads its output over:
+    `--dask_npartitions` when given, else DEFAULT_PARTITIONS_PER_THREAD per worker thread of
+    the running client's cluster (more partitions than threads, so uneven ones even out)."""
+    npartitions = (bag_kwargs or {}).get("npartitions")
+    if npartitions:
+        return int(npartitions)
+    try:
+        from distributed import default_client
+
+        client = default_client()
+    except (ImportError, ValueError):
+        return FALLBACK_PARTITIONS
+    if client.id not in _THREADS:  # asked once per run, not once per grouping
+        _THREADS[client.id] = sum(client.nthreads().values())
+    return max(1, _THREADS[client.id]) * DEFAULT_PARTITIONS_PER_THREAD
+
+
+def _key(item):
+    return item[0]
+
+
+def _grouped(item):
+    from apache_beam.runners.dask.transform_evaluator import defenestrate
+
+    key, values = item
+    return key, [defenestrate(v[1]) for v in values]
+
+
+def _grouping_ops():
+    from apache_beam.runners.dask import transform_evaluator as beam_dask
+
+    class GroupByKey(beam_dask.GroupByKey):
+        """Beam's Dask GroupByKey translation, with its output spread over at least
+        `target_partitions()` partitions (fix 3)."""
+
+        def apply(self, input_bag, side_inputs=None):
+            target = target_partitions(self.bag_kwargs)
+            if input_bag.npartitions > target:
+                input_bag = input_bag.repartition(npartitions=target)
+            grouped = input_bag.groupby(_key).map(_grouped)
+            if grouped.npartitions < target:
+                # Equal runs of keys: e.g. the encoder's batches spread evenly.
+                grouped = grouped.repartition(npartitions=target)
+            return grouped
+
+    class Reshuffle(beam_dask.DaskBagOp):
+        """Beam's Reshuffle, which the Dask translation drops: its input split into
+        `target_partitions()` partitions of equally many elements (fix 3)."""
+
+        def apply(self, input_bag, side_inputs=None):
+            target = target_partitions(self.bag_kwargs)
+            if input_bag.npartitions < target:
+                return input_bag.repartition(npartitions=target)
+            return input_bag
+
+    return GroupByKey, Reshuffle
+
+
 def uses_dask_runner(runner) -> bool:
     name = runner if isinstance(runner, str) else type(runner).__name__
     return bool(name) and name.rsplit(".", 1)[-1] == "DaskRunner"
 
 
 def patch() -> None:
-    """Install both fixes into Beam's Dask translation (idempotent)."""
+    """Install the three fixes into Beam's Dask translation (idempotent)."""
     import apache_beam
     from apache_beam.runners.dask import transform_evaluator
+    from apache_beam.runners.dask.overrides import _GroupByKeyOnly, _Reshuffle
 
     transform_evaluator.apply_dofn_to_bundle = apply_dofn_to_bundle
     translations = transform_evaluator.TRANSLATIONS
     if translations[apache_beam.ParDo].__module__ != __name__:
         translations[apache_beam.ParDo] = _pardo_op()
+    if translations[_GroupByKeyOnly].__module__ != __name__:
+        translations[_GroupByKeyOnly], translations[_Reshuffle] = _grouping_ops()
 
 
 def close_client(result) -> None:

@@ -14,8 +14,11 @@ import numpy as np
 from schemas.document import stable_hash64
 
 # Documents per encode_batch call, and the mean size of the groups documents are batched in.
+# The groups are the unit of parallelism of encoding: 512 documents (under 1 s of encoding)
+# gives 11 groups on a 6,000-document corpus for the workers to share, where 4096 gave 2.
+# Which group a document is in never changes its tokens.
 ENCODE_CALL_DOCS = 1024
-ENCODE_BATCH_DOCS = 4096
+ENCODE_BATCH_DOCS = 512
 
 
 def encode_batch_count(documents: int) -> int:

@@ -130,3 +130,35 @@ def test_side_inputs_are_computed_once_and_reach_every_partition():
         dask_compat.close_client(result)
     assert sorted(CONSUMED) == [(x, sum(range(40)), 40) for x in range(200)]
     assert sorted(PRODUCED) == list(range(40))
+
+
+def test_reshuffles_and_groupings_spread_over_the_partitions_asked_for():
+    """Beam's translation left a one-partition Create one partition through its Reshuffle
+    (a no-op) and every GroupByKey after it, so a whole run sat on one worker: now both
+    spread their output over `--dask_npartitions` (default: twice the cluster's threads)
+    partitions, a Reshuffle in equal runs, and hold the same elements."""
+    import apache_beam as beam
+    import dask
+    from apache_beam.runners.dask.dask_runner import DaskRunner
+    from apache_beam.runners.dask.overrides import _GroupByKeyOnly, _Reshuffle, dask_overrides
+
+    from pipelines import dask_compat
+
+    dask_compat.patch()
+    pipeline = beam.Pipeline()
+    files = pipeline | "Files" >> beam.Create([f"f{i:02d}" for i in range(16)])
+    spread = files | "Spread" >> beam.Reshuffle()
+    _ = spread | beam.Map(lambda f: (int(f[1:]) % 3, f)) | "Group" >> beam.GroupByKey()
+    pipeline.replace_all(dask_overrides())
+    visitor = DaskRunner.to_dask_bag_visitor({"npartitions": 4})
+    pipeline.visit(visitor)
+    bags = {type(node.transform): bag for node, bag in visitor.bags.items()}
+
+    reshuffled, grouped = bags[_Reshuffle], bags[_GroupByKeyOnly]
+    assert (reshuffled.npartitions, grouped.npartitions) == (4, 4)
+    parts = dask.compute(*reshuffled.to_delayed(), scheduler="sync")
+    assert [len(p) for p in parts] == [4, 4, 4, 4]
+    assert sorted(f for p in parts for f in p) == [f"f{i:02d}" for i in range(16)]
+    groups = {k: sorted(v) for k, v in grouped.compute(scheduler="sync")}
+    assert groups == {r: [f"f{i:02d}" for i in range(16) if i % 3 == r] for r in range(3)}
+    assert dask_compat.target_partitions({"npartitions": 7}) == 7
