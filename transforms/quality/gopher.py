@@ -25,7 +25,6 @@ Where the paper leaves a definition open, this module says how it reads it:
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -324,9 +323,9 @@ def _ngram_char_fracs(
     position and sorts them, and equal n-grams always get equal numbers. Equal numbers of
     different n-grams (hash collisions) only add a candidate: the n-grams are then counted
     exactly, as tuples of words, at those positions alone, so no result depends on the
-    hashes. An n-gram that occurs twice extends an (n-1)-gram that occurs twice, so each
-    larger n only looks at the start positions whose shorter n-gram repeated. Ties between
-    most frequent n-grams go to the one that occurs first.
+    hashes. An n-gram that occurs twice is made of (n-1)-grams that occur twice, so each
+    larger n only looks at the positions i where the shorter n-grams at i and i + 1
+    repeated. Ties between most frequent n-grams go to the one that occurs first.
     """
     top = dict.fromkeys(top_ns, 0.0)
     dup = dict.fromkeys(dup_ns, 0.0)
@@ -336,10 +335,16 @@ def _ngram_char_fracs(
         # Two (possibly overlapping) n-grams need at least n + 1 words.
         return top, dup
     starts = _repeat_candidates(words, sizes[0])
+    counted = sizes[0]
     for n in sizes:
-        cut = bisect_right(starts, m - n)  # the starts of a whole n-gram
-        if cut < len(starts):
-            starts = starts[:cut]
+        # After counting `counted`-grams, `starts` are the positions whose one repeats. An
+        # n-gram repeated at i has repeated `counted`-grams at i, i + 1, ..., i + n - counted
+        # (which also keeps the whole n-gram inside the text).
+        if n > counted:
+            repeated_at = set(starts).__contains__
+            for shift in range(1, n - counted + 1):
+                starts = list(compress(starts, map(repeated_at, map(add, starts, repeat(shift)))))
+            counted = n
         spans = map(slice, starts, map(add, starts, repeat(n)))
         keys = list(map(tuple, map(words.__getitem__, spans)))  # the n-grams, exactly
         counts = Counter(keys)
