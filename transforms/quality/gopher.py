@@ -28,8 +28,8 @@ import re
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
-from itertools import compress, repeat
-from operator import add, not_
+from itertools import compress, filterfalse, repeat
+from operator import add, itemgetter, not_
 
 import numpy as np
 
@@ -187,11 +187,16 @@ def quality_signals(view: TextView, stop_words: tuple[str, ...] = STOP_WORDS) ->
 def _odd_words(words: list[str]) -> tuple[int, int, int]:
     """(words without a letter, words of only punctuation/symbols, the latter's characters).
 
-    Most words are all letters; `str.isalpha` filters those out in C so only the rest
-    (punctuation attached, digits, symbols) is looked at character by character.
+    Most words are all letters, and most others start or end with one ("word," "(word");
+    `str.isalpha` filters those out in C, on the word and then on its first and last
+    character, so only the rest (numbers, symbols, quoted punctuation) is looked at
+    character by character.
     """
+    rest = list(filterfalse(str.isalpha, words))
+    rest = list(compress(rest, map(not_, map(str.isalpha, map(itemgetter(0), rest)))))
+    rest = compress(rest, map(not_, map(str.isalpha, map(itemgetter(-1), rest))))
     no_letter = symbols = symbol_chars = 0
-    for word in compress(words, map(not_, map(str.isalpha, words))):
+    for word in rest:
         if any(map(str.isalpha, word)):
             continue
         no_letter += 1

@@ -98,6 +98,33 @@ def test_word_count_and_mean_length_ignore_symbol_tokens():
     assert quality_failures(text) == [gopher.DROP_WORD_COUNT]
 
 
+# Characters a word can start, end or be made of: letters with and without case, digits
+# (decimal or not: "²", "½", "Ⅻ"), "_", punctuation, symbols, combining marks.
+_WORD_CHARS = "aZé中ßʰ" + "09٣²½Ⅻ" + "_" + ".,;:!?'\"()[]«»-–—/&%#" + "•|·€$+=<>" + "\u0301\u200b😀"
+
+
+def test_word_signals_match_a_character_by_character_count():
+    # `_odd_words` skips, in C, the words that are all letters or start or end with one;
+    # the signals must be those of looking at every character of every word.
+    rng = random.Random(7)
+    for _ in range(3000):
+        tokens = [
+            "".join(rng.choice(_WORD_CHARS) for _ in range(rng.choice((1, 1, 2, 3, 5))))
+            for _ in range(rng.randint(0, 12))
+        ]
+        text = rng.choice((" ", "  ", "\n", "\t")).join(tokens)
+        words_ = text.split()
+        letter = [any(c.isalpha() for c in w) for w in words_]
+        symbol = [not any(c.isalnum() or c == "_" for c in w) for w in words_]
+        counted = [w for w, s in zip(words_, symbol, strict=True) if not s]
+        signals = gopher.score_quality(text)
+        assert signals["gopher.word_count"] == len(counted), text
+        mean = sum(map(len, counted)) / len(counted) if counted else 0.0
+        assert signals["gopher.mean_word_length"] == mean, text
+        alpha = sum(letter) / len(words_) if words_ else 0.0
+        assert signals["gopher.alpha_words_frac"] == alpha, text
+
+
 def test_stop_words_are_counted_once_each_in_any_common_case():
     the_only = NO_STOP_WORDS + " The cat, the dog, THE bird."
     assert gopher.score_quality(the_only)["gopher.stop_words"] == 1
