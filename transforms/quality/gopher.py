@@ -168,7 +168,7 @@ def quality_signals(view: TextView, stop_words: tuple[str, ...] = STOP_WORDS) ->
     tokens = len(words)
     no_letter, symbol_words, symbol_chars = _odd_words(words)
     word_count = tokens - symbol_words
-    word_chars = sum(map(len, words)) - symbol_chars
+    word_chars = view.word_chars - symbol_chars
     lines = view.nonempty_lines
     bullet_lines = sum(1 for line in lines if line.lstrip().startswith(BULLETS))
     ellipsis_lines = sum(1 for line in lines if line.rstrip().endswith(ELLIPSES))
@@ -300,7 +300,7 @@ def repetition_signals(view: TextView, config: GopherRepetitionConfig) -> dict[s
         "gopher.dup_line_char_frac": ratio(dup_line_chars, len(text)),
         "gopher.dup_para_char_frac": ratio(dup_para_chars, len(text)),
     }
-    word_chars = sum(map(len, words))
+    word_chars = view.word_chars
     top_ns = sorted({n for n, _ in config.top_ngram_char_frac})
     dup_ns = sorted({n for n, _ in config.dup_ngram_char_frac})
     top, dup = _ngram_char_fracs(words, top_ns, dup_ns, word_chars)
