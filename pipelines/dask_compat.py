@@ -36,6 +36,7 @@ transforms.common.split_by_type).
 from __future__ import annotations
 
 import copy
+import threading
 
 DASK_RUNNER = "apache_beam.runners.dask.dask_runner.DaskRunner"
 
@@ -132,6 +133,7 @@ FALLBACK_PARTITIONS = 8  # when no Dask client is reachable while the graph is b
 
 
 _THREADS: dict[str, int] = {}  # client id -> its cluster's worker threads
+_THREADS_LOCK = threading.Lock()
 
 
 def target_partitions(bag_kwargs: dict | None = None) -> int:
@@ -147,9 +149,11 @@ def target_partitions(bag_kwargs: dict | None = None) -> int:
         client = default_client()
     except (ImportError, ValueError):
         return FALLBACK_PARTITIONS
-    if client.id not in _THREADS:  # asked once per run, not once per grouping
-        _THREADS[client.id] = sum(client.nthreads().values())
-    return max(1, _THREADS[client.id]) * DEFAULT_PARTITIONS_PER_THREAD
+    with _THREADS_LOCK:
+        if client.id not in _THREADS:  # asked once per run, not once per grouping
+            _THREADS[client.id] = sum(client.nthreads().values())
+        threads = _THREADS[client.id]
+    return max(1, threads) * DEFAULT_PARTITIONS_PER_THREAD
 
 
 def _key(item):
