@@ -15,7 +15,7 @@ only sees a few candidate regions. Why the results cannot differ:
    metadata; an international number adds its country code). A chain of 4-5 digits can
    only hold a number whose digits libphonenumber validates on their own, and those few
    strings are listed in shortphones.py. The digit triggers (`DIGIT_TRIGGERS`) are digit
-   chains too, so one scan for chains (`_digit_components`) finds them and the phone chains.
+   chains too, so one scan for chains (`digit_components`) finds them and the phone chains.
 2. No recognizer's match contains a newline (the patterns allow spaces, hyphens, dots and
    tabs, never "\\n"; libphonenumber's candidate pattern neither), so every match lies inside
    one line, and that line contains a trigger. Lines without a trigger hold no result.
@@ -66,91 +66,13 @@ from types import MappingProxyType, SimpleNamespace
 from transforms.pii.engine import LANGUAGE, _lemma, is_context_keyword
 from transforms.pii.once import built_once
 from transforms.pii.shortphones import SHORT_LENGTHS, short_valid_numbers
-
-
-def _phone_punctuation() -> str:
-    from phonenumbers import phonenumberutil
-
-    return phonenumberutil._VALID_PUNCTUATION
-
-
-def phone_min_digits() -> int:
-    """Fewest digits a phone number presidio or our recognizer finds can have.
-
-    libphonenumber accepts a number as valid only if its national significant number has one
-    of the lengths in the region's metadata; presidio's PhoneRecognizer matches with its
-    default regions, and an international number adds its country code's digits.
-    """
-    import phonenumbers
-    from phonenumbers import PhoneMetadata
-    from presidio_analyzer.predefined_recognizers import PhoneRecognizer
-
-    def shortest(md):
-        lengths = [n for n in md.general_desc.possible_length if n > 0]
-        return min(lengths) if lengths else 1
-
-    national = min(
-        shortest(PhoneMetadata.metadata_for_region(r))
-        for r in PhoneRecognizer.DEFAULT_SUPPORTED_REGIONS
-    )
-    metadata = [PhoneMetadata.metadata_for_region(r) for r in phonenumbers.SUPPORTED_REGIONS]
-    metadata += [
-        PhoneMetadata.metadata_for_nongeo_region(c)
-        for c in phonenumbers.COUNTRY_CODES_FOR_NON_GEO_REGIONS
-    ]
-    international = min(len(str(md.country_code)) + shortest(md) for md in metadata)
-    # Our ContextPhoneRecognizer needs 7 digits before any extension.
-    return min(national, international, 7)
-
-
-# Regular-expression triggers, any one of which occurs in every match of the type;
-# PHONE_NUMBER is checked by `_phone_possible` instead. Each starts with a plain character
-# or class so that Python's regex engine can skip ahead quickly.
-TRIGGERS = MappingProxyType(
-    {
-        "EMAIL_ADDRESS": (r"@",),
-        # IPv4: d.d{1,3}.d; IPv6: "::" or at least six "hex:" groups (the full 8-group form and
-        # the IPv4-embedded form); letters and digits stand in for hex (IGNORECASE folding).
-        "IP_ADDRESS": (r"::", r"\d\.\d{1,3}\.\d", r":(?<=[^\W_]:)(?:[^\W_]{1,4}:){5}"),
-        # Two letters, then two digits (presidio matches [A-Z] ignoring case).
-        "IBAN_CODE": (r"\d(?<=[^\W\d_]{2}\d)\d",),
-        "US_SSN": (r"\d{3}[- .]?\d{2}",),
-        "CREDIT_CARD": (r"\d(?:[ -]?\d){11}",),
-    }
+from transforms.pii.triggers import (
+    DIGIT_TRIGGERS,
+    SCREENED,
+    TRIGGERS,
+    digit_components,
+    phone_min_digits_cached,
 )
-SCREENED = (*TRIGGERS, "PHONE_NUMBER")
-# The triggers whose every match is a digit chain (`_digit_components`): digits, each pair of
-# neighbours split by at most 4 of libphonenumber's punctuation characters (".", " ", "-" are
-# among them), so each match lies inside one component, and the screen looks for them only
-# there (one scan of the text for all of them and the phone chains, not one per type and line).
-DIGIT_TRIGGERS = frozenset(
-    {r"\d\.\d{1,3}\.\d", r"\d(?<=[^\W\d_]{2}\d)\d", r"\d{3}[- .]?\d{2}", r"\d(?:[ -]?\d){11}"}
-)
-
-
-@built_once
-def phone_min_digits_cached() -> int:
-    return phone_min_digits()
-
-
-@built_once
-def _phone_chain():
-    """Digit chains: digits split by at most 4 of libphonenumber's punctuation characters
-    (its candidate pattern), at least `phone_min_digits()` digits long."""
-    punct = re.escape(_phone_punctuation())
-    k = phone_min_digits_cached()
-    return re.compile(rf"\d(?:[{punct}]{{0,4}}\d){{{k - 1},}}"), k
-
-
-@built_once
-def _digit_components():
-    """Maximal digit chains of 2+ digits: digits split by at most 4 of libphonenumber's
-    punctuation characters. The pattern's repetition can only end where the chain does (no
-    punctuation character is a digit), so each match is a whole chain; those with at least
-    `phone_min_digits()` digits are exactly the matches of `_phone_chain`."""
-    punct = re.escape(_phone_punctuation())
-    return re.compile(rf"\d(?:[{punct}]{{0,4}}\d)+")
-
 
 # Characters libphonenumber's candidate pattern can never contain (it holds digits, phone
 # punctuation, "(", "[", "+", and extension labels such as "ext", "anexo", "int", matched
@@ -398,7 +320,7 @@ class RegionAnalyzer:
         PHONE_NUMBER the (start, end) windows around its digit chains, else []}.
 
         The digit triggers (`DIGIT_TRIGGERS`) and the phone chains come from one scan for
-        digit chains (`_digit_components`); each digit trigger is searched for inside each
+        digit chains (`digit_components`); each digit trigger is searched for inside each
         chain, where all its matches lie. The other triggers are searched line by line."""
         found: dict[int, dict[str, list]] = {}
         for entity, rx in self._triggers:
@@ -413,7 +335,7 @@ class RegionAnalyzer:
         if not (digit_triggers or phone):
             return found
         k, short = phone_min_digits_cached(), self._short
-        for m in _digit_components().finditer(text):
+        for m in digit_components().finditer(text):
             start, end = m.span()
             line = bisect.bisect_right(starts, start) - 1
             entities = found.get(line)

@@ -215,9 +215,9 @@ def test_no_phone_candidate_can_hold_a_newline():
     from phonenumbers import phonenumbermatcher
 
     from transforms.pii import recognizers
-    from transforms.pii.screen import _phone_punctuation
+    from transforms.pii.triggers import phone_punctuation
 
-    assert "\n" not in _phone_punctuation()
+    assert "\n" not in phone_punctuation()
     assert not phonenumbermatcher._PATTERN.search("\n")
     for regex in (recognizers.PHONE_REGEX, recognizers.CARD_REGEX, recognizers.PHONE_LINE_REGEX):
         assert "\\s" not in regex

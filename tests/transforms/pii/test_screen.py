@@ -8,14 +8,8 @@ import re
 import pytest
 
 from transforms.pii.engine import DEFAULT_ENTITIES, build_analyzer
-from transforms.pii.screen import (
-    DIGIT_TRIGGERS,
-    TRIGGERS,
-    RegionAnalyzer,
-    _phone_chain,
-    _phone_possible,
-    _phone_window,
-)
+from transforms.pii.screen import RegionAnalyzer, _phone_possible, _phone_window
+from transforms.pii.triggers import DIGIT_TRIGGERS, TRIGGERS, phone_chain
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +23,7 @@ def _line_starts(text):
 
 def plain_candidate_lines(region, text):
     """`candidate_lines` by its definition: each trigger searched for in each line, the
-    phone windows of every `_phone_chain` match that `_phone_possible` keeps."""
+    phone windows of every `phone_chain` match that `_phone_possible` keeps."""
     starts = _line_starts(text)
     ends = starts[1:] + [len(text)]
     found = {}
@@ -39,7 +33,7 @@ def plain_candidate_lines(region, text):
             for line, (start, end) in enumerate(zip(starts, ends, strict=True)):
                 if rx.search(text, start, end):
                     found.setdefault(line, {})[entity] = []
-    chain, k = _phone_chain()
+    chain, k = phone_chain()
     for m in chain.finditer(text):
         if _phone_possible(m.group(), k, region._short):
             line = len([s for s in starts if s <= m.start()]) - 1
