@@ -176,12 +176,9 @@ class _StagesRun:
     def stages(self, records, place: str, kind: type):
         """`records` (of `kind`) through the active stages that run on `place`, in order;
         -> the records every stage kept."""
-        for stage in self.registry.runs_on(place):
-            config = self.configs.get(stage.name)
-            if not stage.active(config):
-                continue
+        for stage in self.registry.running(place, self.configs):
             self.names.append(stage.name)
-            outputs = records | stage.name >> stage.transform(config)
+            outputs = records | stage.name >> stage.transform(self.configs.get(stage.name))
             if isinstance(outputs, tuple):  # (records, the stage's manifest section)
                 outputs, section = outputs
                 self.manifest_sections[_SECTION + stage.name] = beam.pvalue.AsSingleton(section)
@@ -375,10 +372,10 @@ def describe(options, config: CurateConfig, registry: Registry = REGISTRY) -> st
     lines.append("settings:")
     lines += [f"  {k}: {v}" for k, v in config.to_dict().items() if k not in ("inputs", "stages")]
     lines.append("stages, in order:")
-    names = [s.name for s in registry.stages if s.runs_on in (FILES, DOCUMENTS)]
+    names = [s.name for place in (FILES, DOCUMENTS) for s in registry.running(place, configs)]
     tokenizer = f"load {config.tokenizer_path}" if config.tokenizer_path else "train"
     names += [f"tokenizer ({tokenizer})", "encode"]
-    names += [s.name for s in registry.runs_on(TOKENS) if s.active(configs.get(s.name))]
+    names += [s.name for s in registry.running(TOKENS, configs)]
     names += ["pack + write token shards", "manifest"]
     for name in names:
         settings = configs.get(name)

@@ -58,9 +58,10 @@ class Registry:
     def names(self) -> tuple[str, ...]:
         return tuple(e.stage.name for e in self.entries)
 
-    def runs_on(self, place: str) -> tuple[Stage, ...]:
-        """The stages that run on FILES, DOCUMENTS or TOKENS, in order."""
-        return tuple(s for s in self.stages if s.runs_on == place)
+    def running(self, place: str, configs: Mapping[str, Any]) -> tuple[Stage, ...]:
+        """The stages that run on FILES, DOCUMENTS or TOKENS with these configs (`configs`
+        as `Registry.configs` builds them; inactive stages left out), in order."""
+        return tuple(s for s in self.stages if s.runs_on == place and s.active(configs.get(s.name)))
 
     def report_sections(self) -> tuple[Section, ...]:
         return tuple(e.report for e in self.entries if e.report is not None)
