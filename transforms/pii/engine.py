@@ -12,8 +12,12 @@ reads the snapshot bundled with tldextract instead.
 
 from __future__ import annotations
 
+import contextlib
+import importlib.abc
 import logging
 import os
+import sys
+import threading
 
 from transforms.pii.once import built_once
 
@@ -172,6 +176,35 @@ def presidio_recognizers(entities, spacy_model: str | None = None) -> list:
     return chosen
 
 
+class _NoTorchForThisThread(importlib.abc.MetaPathFinder):
+    """Makes `import torch` fail, for the thread that installed it only."""
+
+    def __init__(self):
+        self.thread = threading.get_ident()
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" and threading.get_ident() == self.thread:
+            raise ImportError("torch is not needed by a blank spaCy pipeline")
+        return None
+
+
+@contextlib.contextmanager
+def _thinc_without_torch(blank: bool):
+    """spaCy's thinc imports torch on first import (1.3-2 s) only to learn about GPUs and
+    torch-backed layers; a blank pipeline uses neither. When thinc is not imported yet and
+    the pipeline is blank, this thread's imports inside the block see no torch, so thinc
+    records `has_torch = False`. Other threads, and later imports, see torch as usual."""
+    if not blank or "thinc" in sys.modules or "torch" in sys.modules:
+        yield
+        return
+    finder = _NoTorchForThisThread()
+    sys.meta_path.insert(0, finder)
+    try:
+        yield
+    finally:
+        sys.meta_path.remove(finder)
+
+
 def build_analyzer(entities=DEFAULT_ENTITIES, spacy_model: str | None = None):
     """A loaded `AnalyzerEngine` with exactly the recognizers for `entities`.
 
@@ -181,7 +214,8 @@ def build_analyzer(entities=DEFAULT_ENTITIES, spacy_model: str | None = None):
     # presidio imports torch (seconds) only to choose a device for NER models; pattern
     # recognizers and spaCy's CPU pipelines have no use for one. A user's choice stands.
     os.environ.setdefault("PRESIDIO_DEVICE", "cpu")
-    from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
+    with _thinc_without_torch(blank=spacy_model is None):
+        from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
 
     nlp_engine = _nlp_engine_class()(spacy_model)
     nlp_engine.load()

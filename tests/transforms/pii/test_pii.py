@@ -357,3 +357,24 @@ def test_ner_entities_with_an_installed_model():
     redacted, spans = scrubber.scrub("Barack Obama wrote to jane@example.com from Chicago.")
     assert {s.entity_type for s in spans} >= {"PERSON", "EMAIL_ADDRESS"}
     assert "Obama" not in redacted
+
+
+def test_building_the_blank_analyzer_leaves_torch_unimported_but_importable():
+    """thinc would import torch (seconds per worker) for nothing; torch still works after."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from transforms.pii.engine import build_analyzer\n"
+        "found = build_analyzer().analyze('write to jo@example.com', language='en')\n"
+        "print(len(found), 'torch' in sys.modules)\n"
+        "import importlib.util\n"
+        "if importlib.util.find_spec('torch'):\n"
+        "    import torch\n"
+        "    print(torch.zeros(2).sum().item())\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    ).stdout.split("\n")
+    assert out[0] == "1 False"
