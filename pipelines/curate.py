@@ -58,7 +58,13 @@ from transforms.pii.stage import RedactDeadLetters, RedactRejected
 from transforms.progress import ProgressReporter
 from transforms.readers import READ_STAGE, ReadInputs
 from transforms.stage import DOCUMENTS, FILES, TOKENS
-from transforms.tokenize import EncodedDocument, EncodeDocuments, PackAndWrite
+from transforms.tokenize import (
+    EncodedDocument,
+    EncodeDocuments,
+    PackAndWrite,
+    unpacked_totals,
+    with_packed_copies,
+)
 from transforms.train_tokenizer import TrainTokenizer
 from transforms.write import TEMPORARY_DIR, WriteFile, WriteSharded, write_atomically
 
@@ -114,7 +120,6 @@ def build(pipeline: beam.Pipeline, config: CurateConfig, registry: Registry = RE
     )
     encoded = docs | "Encode" >> EncodeDocuments(tokenizer_json)  # EncodedDocuments
     encoded = run.stages(encoded, TOKENS, EncodedDocument)  # with their copies set
-    docs = encoded | "CuratedDocuments" >> beam.Map(lambda e: e.doc)
     rejected = run.dropped | "AllRejected" >> beam.Flatten()
 
     layout_config = TokenShardsConfig(
@@ -124,9 +129,16 @@ def build(pipeline: beam.Pipeline, config: CurateConfig, registry: Registry = RE
         eos_token=config.tokenizer.eos_token,
         pad_token=config.tokenizer.pad_token,
     )
-    # Shard metadata dicts (path, rows, tokens, sha256), and the one ShardLayout.
-    token_shards, layout = encoded | "Tokens" >> PackAndWrite(tokenizer_json, out, layout_config)
+    # Shard metadata dicts (path, rows, tokens, sha256), the one ShardLayout, and the
+    # copies the shards do not hold whole (few: a group's last rows), per document.
+    packed = encoded | "Tokens" >> PackAndWrite(tokenizer_json, out, layout_config)
+    token_shards, layout, unpacked_per_doc = packed
+    # Every document says how often it is in the token shards, whole and cut short.
+    docs = encoded | "CuratedDocuments" >> beam.Map(
+        with_packed_copies, beam.pvalue.AsDict(unpacked_per_doc)
+    )
     side = {**run.manifest_sections, "layout": beam.pvalue.AsSingleton(layout)}
+    side["unpacked"] = beam.pvalue.AsDict(unpacked_per_doc)
     doc_shards = docs | "Documents" >> _write_documents(out, config.target_shard_bytes)
     written = {"documents": doc_shards, "tokens": token_shards, "tokenizer": tokenizer_file}
     # Dropped text leaves redacted like the kept documents (stages.pii.rejected_text and
@@ -296,6 +308,7 @@ def _write_manifest(
     tokenizer,
     dead_letter,
     layout,
+    unpacked,
     rejected=None,
     **stage_sections,
 ):
@@ -314,6 +327,7 @@ def _write_manifest(
             "rows": sum(s["rows"] for s in token_shards),
             "tokens": sum(s["tokens"] for s in token_shards),
             **layout.to_dict(),
+            **unpacked_totals(unpacked),
             "shards": token_shards,
         },
         "documents": {"shards": shard_listing(documents)},
@@ -482,6 +496,12 @@ def summary(manifest: dict, seconds: float) -> str:
         f"({tokens['rows_dropped_for_equal_shards']:,} rows dropped to even them out); "
         f"vocabulary {manifest['tokenizer']['vocab_size']:,}"
     )
+    if "copies_dropped" in tokens and tokens["documents_not_all_copies_whole"]:
+        lines.append(
+            f"  packing left {tokens['copies_dropped']:,} document copies out and cut "
+            f"{tokens['copies_cut']:,} short, in {tokens['documents_not_all_copies_whole']:,} "
+            "documents (documents/ scores: tokens.copies, tokens.cut_copies)"
+        )
     lines.append(f"output: {manifest['config']['output']}  ({seconds:.1f} s)")
     report = FileSystems.join(manifest["config"]["output"], REPORT_FILE)
     if FileSystems.get_scheme(report) in (None, "file") and os.path.exists(report):

@@ -70,6 +70,12 @@ class ShardLayout:
             return 0
         return sum(-t % self.seq_len for t in self.group_tokens)
 
+    def kept_rows(self, group: int) -> int:
+        """How many of the group's rows the shards hold: always its first ones, since the
+        rows left out (a dropped tail, the spilled rows dropped to even the shards out) are
+        a group's last."""
+        return sum(block.count for block in self.blocks(group))
+
     def blocks(self, group: int) -> list[Block]:
         """Where the rows of `group` go; rows not covered by any block are dropped."""
         per_shard = self.rows_per_shard

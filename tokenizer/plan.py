@@ -7,7 +7,9 @@ multiple of the data-parallel world size, each near the target size); a copy goe
 `hash % count` (`group_of`); inside a group copies are packed in `CopyKey` order into rows
 of exactly seq_len tokens (`pack_group`), and `ShardLayout` evens the groups out so that
 every shard holds the same number of rows (`layout`). `join_shard` puts one shard's rows
-back together from the parts the groups send it. `transforms.tokenize` runs this in Beam;
+back together from the parts the groups send it, and `unpacked_copies` names the copies
+the shards do not hold whole (cut or dropped at a group's end), so that every document
+can say how often it is really in the shards. `transforms.tokenize` runs this in Beam;
 the benchmark runs it in one process.
 """
 
@@ -64,6 +66,23 @@ def copy_keys(doc_id: str, text: str, copies: int = 1) -> list[CopyKey]:
 def token_copies(doc_id: str, text: str, ids: np.ndarray, copies: int = 1) -> list[TokenCopy]:
     """The copies of one encoded document that go into the token stream."""
     return [TokenCopy(key, ids) for key in copy_keys(doc_id, text, copies)]
+
+
+class UnpackedCopies(NamedTuple):
+    """Copies of one document that the token shards do not hold whole: `cut` copies begin
+    in the shards but lose their end (at least their end-of-text) to a row left out,
+    `dropped` copies have no token there."""
+
+    cut: int = 0
+    dropped: int = 0
+
+
+def add_unpacked(values: Iterable[UnpackedCopies]) -> UnpackedCopies:
+    """The sum of UnpackedCopies (a combiner: partial sums come back in)."""
+    cut = dropped = 0
+    for value in values:
+        cut, dropped = cut + value.cut, dropped + value.dropped
+    return UnpackedCopies(cut, dropped)
 
 
 def add_totals(pairs: Iterable[tuple[int, int]]) -> tuple[int, int]:
@@ -147,6 +166,26 @@ class TokenShardsConfig:
                 (block.shard, RowBlock(block.position, packed.rows[rows], packed.doc_starts[rows]))
             )
         return parts
+
+    def unpacked_copies(
+        self, group: int, members: Iterable[TokenCopy], layout: ShardLayout
+    ) -> list[tuple[tuple[str, bytes], UnpackedCopies]]:
+        """The copies of one group that the shards do not hold whole, each as ((doc id,
+        content hash), UnpackedCopies of one copy). The shards keep a leading run of a
+        group's rows (`ShardLayout.kept_rows`), so in key order the copies are whole, then
+        at most one is cut, then the rest are dropped. Only a group's last rows are left
+        out (a dropped tail and under one row per shard to even them out), so these are few."""
+        kept = layout.kept_rows(group) * layout.seq_len
+        ordered = sorted(members, key=lambda c: c.key)
+        ends = np.cumsum(np.fromiter((c.tokens for c in ordered), np.int64, len(ordered)))
+        first_short = int(np.searchsorted(ends, kept, side="right"))
+        return [
+            (
+                (copy.key.doc_id, copy.key.content),
+                UnpackedCopies(1, 0) if end - copy.tokens < kept else UnpackedCopies(0, 1),
+            )
+            for copy, end in zip(ordered[first_short:], ends[first_short:].tolist(), strict=True)
+        ]
 
 
 def join_shard(

@@ -39,7 +39,9 @@ from transforms.stage import TOKENS, Stage
 
 STAGE = "balance"
 DROP_DOWNSAMPLED = "downsampled"
-COPIES_KEY = "balance.copies"
+# Document.scores key: the copies this stage chose. Packing may leave some of them out of the
+# token shards (transforms.tokenize.PACKED_COPIES_KEY says how many are there).
+COPIES_KEY = "balance.sampled_copies"
 HASH_BUCKETS = 1 << 16
 # Repeating data up to about 4 epochs costs almost nothing against unique data (Muennighoff
 # et al. 2023, "Scaling Data-Constrained Language Models"); beyond that returns fall fast.
@@ -315,7 +317,8 @@ def plan_mix(histograms: Mapping, config: BalanceConfig) -> dict[tuple, CellPlan
 
 
 def copies(doc: Document, plans: Mapping, config: BalanceConfig) -> int:
-    """How many times the document goes into the token shards (0: dropped)."""
+    """How many copies of the document go to packing (0: dropped); packing may leave out a
+    copy at a shard's end."""
     plan = plans[mix_cell(doc, config)]
     return plan.whole + (balance_bucket(doc.id) < plan.cutoff)
 

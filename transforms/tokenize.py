@@ -4,11 +4,16 @@
 encoded with the pipeline's tokenizer (a side input) in `encode_batch` calls
 (`tokenizer.encode`). `PackAndWrite` runs the packing plan of `tokenizer.plan`: every copy
 of an encoded document goes to a group, groups are packed into rows of exactly seq_len
-tokens, and the rows are laid out so that every shard holds the same number of rows.
+tokens, and the rows are laid out so that every shard holds the same number of rows. It
+also names the copies the shards do not hold whole, and `with_packed_copies` writes onto
+each curated document how many of its copies are in the shards (`tokens.copies`) and how
+many are there cut short (`tokens.cut_copies`): what a training run really sees of it.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import apache_beam as beam
@@ -16,7 +21,7 @@ import numpy as np
 from apache_beam.metrics import Metrics
 
 from schemas.arrow import table_to_parquet_bytes, token_rows_to_table
-from schemas.document import Document
+from schemas.document import Document, text_key
 from schemas.shards import shard_name
 from tokenizer.encode import encode_batch_count, encode_batch_of, encode_texts, load_tokenizer
 from tokenizer.layout import ShardLayout
@@ -24,13 +29,21 @@ from tokenizer.plan import (
     RowBlock,
     ShardShape,
     TokenShardsConfig,
+    UnpackedCopies,
     add_totals,
+    add_unpacked,
     join_shard,
     token_copies,
 )
 from transforms.write import WriteFile
 
 ROWS_PER_ROW_GROUP = 1024
+# Document.scores keys, in every run: copies whose every token (end-of-text included) is in
+# the token shards, and copies that begin there but are cut short by the rows packing
+# leaves out. A copy that is neither fell wholly in those rows.
+PACKED_COPIES_KEY = "tokens.copies"
+CUT_COPIES_KEY = "tokens.cut_copies"
+UNPACKED = "unpacked"
 
 
 @dataclass(slots=True)
@@ -53,6 +66,25 @@ def encode_documents(tokenizer, docs: list[Document]) -> list[EncodedDocument]:
     `tokenizer.encode.load_tokenizer`."""
     ids = encode_texts(tokenizer, [d.text for d in docs])
     return [EncodedDocument(doc, doc_ids) for doc, doc_ids in zip(docs, ids, strict=True)]
+
+
+def with_packed_copies(encoded: EncodedDocument, unpacked: Mapping) -> Document:
+    """The encoded document's Document with PACKED_COPIES_KEY and CUT_COPIES_KEY set, from
+    (doc id, content hash) -> UnpackedCopies of the documents not whole in the shards."""
+    doc = encoded.doc
+    cut, dropped = unpacked.get((doc.id, text_key(doc.text)), UnpackedCopies())
+    scores = {**doc.scores, PACKED_COPIES_KEY: encoded.copies - cut - dropped, CUT_COPIES_KEY: cut}
+    return dataclasses.replace(doc, scores=scores)
+
+
+def unpacked_totals(unpacked: Mapping) -> dict:
+    """The manifest's count of what packing left out, from `with_packed_copies`' mapping:
+    copies cut, copies dropped and the documents they belong to."""
+    return {
+        "copies_cut": sum(u.cut for u in unpacked.values()),
+        "copies_dropped": sum(u.dropped for u in unpacked.values()),
+        "documents_not_all_copies_whole": len(unpacked),
+    }
 
 
 class _TokenizerCache:
@@ -109,7 +141,9 @@ class EncodeDocuments(beam.PTransform):
 
 class _PackGroup(beam.DoFn):
     """(group, [TokenCopy or None]) -> (shard, ShardShape | RowBlock): see
-    `TokenShardsConfig.pack_group`. None is the marker that keeps an empty group present."""
+    `TokenShardsConfig.pack_group`; and on the UNPACKED output ((doc id, content hash),
+    UnpackedCopies) for every copy the shards do not hold whole. None is the marker that
+    keeps an empty group present."""
 
     def __init__(self, config: TokenShardsConfig):
         self.config = config
@@ -122,6 +156,8 @@ class _PackGroup(beam.DoFn):
         special_ids = self.config.special_ids(self.cache.get(tokenizer_json))
         copies = [m for m in members if m is not None]
         yield from self.config.pack_group(index, copies, special_ids, layout)
+        for unpacked in self.config.unpacked_copies(index, copies, layout):
+            yield beam.pvalue.TaggedOutput(UNPACKED, unpacked)
 
 
 def assemble_shard(shard: int, parts: list[ShardShape | RowBlock]):
@@ -139,8 +175,10 @@ def assemble_shard(shard: int, parts: list[ShardShape | RowBlock]):
 
 class PackAndWrite(beam.PTransform):
     """EncodedDocuments + tokenizer JSON (a one-element PCollection) -> (token shard
-    metadata dicts, one-element PCollection of the ShardLayout), laid out as `config` says
-    (row length and tail, data-parallel world size, shard size, special tokens)."""
+    metadata dicts, one-element PCollection of the ShardLayout, ((doc id, content hash),
+    UnpackedCopies) per document not all of whose copies are whole in the shards), laid out
+    as `config` says (row length and tail, data-parallel world size, shard size, special
+    tokens)."""
 
     def __init__(self, tokenizer_json, output_dir: str, config: TokenShardsConfig):
         super().__init__()
@@ -171,7 +209,7 @@ class PackAndWrite(beam.PTransform):
         every_group = layout | "EveryGroup" >> beam.FlatMap(
             lambda lay: [(g, None) for g in range(lay.shard_count)]
         )
-        shards = (
+        packed = (
             (grouped, every_group)
             | "WithEmptyGroups" >> beam.Flatten()
             | "Group" >> beam.GroupByKey()
@@ -180,9 +218,13 @@ class PackAndWrite(beam.PTransform):
                 _PackGroup(config),
                 beam.pvalue.AsSingleton(self.tokenizer_json),
                 beam.pvalue.AsSingleton(layout),
-            )
+            ).with_outputs(UNPACKED, main="parts")
+        )
+        unpacked = packed[UNPACKED] | "UnpackedPerDocument" >> beam.CombinePerKey(add_unpacked)
+        shards = (
+            packed.parts
             | "Assemble" >> beam.GroupByKey()
             | "Serialize" >> beam.MapTuple(assemble_shard)
             | "Write" >> beam.ParDo(WriteFile(self.output_dir))
         )
-        return shards, layout
+        return shards, layout, unpacked

@@ -171,8 +171,10 @@ def test_a_balanced_run_meets_its_mix_on_equal_shards(inputs, tmp_path):
     rejected = pq.read_table(tmp_path / "rejected").to_pylist()
     assert {r["source"] for r in rejected if r["reason"] == "downsampled"} == {"code"}
     assert len(docs) == manifest["records"]["kept"]
-    copies = Counter(d.source for d in docs for _ in range(int(d.scores["balance.copies"])))
-    assert copies["web"] > sum(d.source == "web" for d in docs)
+    sampled = Counter(
+        d.source for d in docs for _ in range(int(d.scores["balance.sampled_copies"]))
+    )
+    assert sampled["web"] > sum(d.source == "web" for d in docs)
     # The shards hold exactly the selected tokens, on equal shards, less what packing drops.
     tokens = manifest["tokens"]
     assert tokens["document_tokens"] == balance["selected_tokens"]
@@ -182,3 +184,62 @@ def test_a_balanced_run_meets_its_mix_on_equal_shards(inputs, tmp_path):
     assert (
         tokens["tokens"] + tokens["tail_tokens_dropped"] + evened_out == balance["selected_tokens"]
     )
+    # On many shards every end-of-text closes a whole copy and every document start opens a
+    # copy that is whole or cut; what packing left out is counted per document and in all.
+    eos = manifest["tokenizer"]["eos_id"]
+    held = list(iter_sequences(str(tmp_path), with_doc_starts=True))
+    whole = sum(int(d.scores["tokens.copies"]) for d in docs)
+    cut = sum(int(d.scores["tokens.cut_copies"]) for d in docs)
+    assert whole == sum(int((ids == eos).sum()) for ids, _ in held)
+    assert whole + cut == sum(len(starts) for _, starts in held)
+    lost = {d.id: d.scores["balance.sampled_copies"] - d.scores["tokens.copies"] for d in docs}
+    assert min(lost.values()) >= 0 and sum(lost.values()) > 0
+    assert cut == tokens["copies_cut"]
+    assert sum(lost.values()) == tokens["copies_cut"] + tokens["copies_dropped"]
+    assert sum(n > 0 for n in lost.values()) == tokens["documents_not_all_copies_whole"]
+
+
+def _copies_in_one_shard(out: Path, manifest: dict) -> tuple[Counter, list[np.ndarray]]:
+    """Decode the one token shard of a run at its document starts: text -> how many whole
+    copies of it (ending in end-of-text) the shard holds, and the pieces cut short."""
+    assert len(manifest["tokens"]["shards"]) == 1
+    tokenizer = Tokenizer.from_file(str(out / "tokenizer" / "tokenizer.json"))
+    eos = manifest["tokenizer"]["eos_id"]
+    rows = list(iter_sequences(str(out), with_doc_starts=True))
+    stream = np.concatenate([ids for ids, _ in rows])
+    starts = [r * len(ids) + start for r, (ids, row) in enumerate(rows) for start in row]
+    whole, cut = Counter(), []
+    for begin, end in zip(starts, [*starts[1:], len(stream)], strict=True):
+        piece = stream[begin:end]
+        if piece[-1] == eos:
+            whole[tokenizer.decode(piece[:-1].tolist(), skip_special_tokens=False)] += 1
+        else:
+            cut.append(piece)
+    return whole, cut
+
+
+def test_documents_say_how_often_they_are_in_the_shards(inputs, tmp_path):
+    """Balance repeats web pages, packing drops the last partial row: each document's
+    tokens.copies is what the decoded shard holds whole, tokens.cut_copies the copy cut at
+    the end, and balance.sampled_copies what balancing chose (the issue 16 count)."""
+    targets = '{"balance": {"targets": {"web": 0.6, "books": 0.25, "code": 0.15}}}'
+    # Rows long enough that whole documents fall in the dropped last row.
+    argv = ["--vocab_size=1500", "--seq_len=1024", f"--stages={targets}", f"--output={tmp_path}"]
+    manifest = run([*argv, *(f"--input={s}" for s in inputs)])
+    tokens = manifest["tokens"]
+    assert tokens["tail_tokens_dropped"] > 0 and tokens["copies_cut"] == 1
+    assert tokens["copies_dropped"] > 0
+    whole, cut = _copies_in_one_shard(tmp_path, manifest)
+    docs = _documents(tmp_path)
+    assert (
+        sum(whole.values()) == tokens["documents"] - tokens["copies_cut"] - tokens["copies_dropped"]
+    )
+    assert max(whole.values()) > 1  # repeats are counted
+    for doc in docs:
+        assert doc.scores["tokens.copies"] == whole[doc.text], doc.id
+    (piece,) = cut  # the copy cut at the end is the one document that says so
+    tokenizer = Tokenizer.from_file(str(tmp_path / "tokenizer" / "tokenizer.json"))
+    (cut_doc,) = [d for d in docs if d.scores["tokens.cut_copies"]]
+    assert tokenizer.encode(cut_doc.text).ids[: len(piece)] == piece.tolist()
+    short = [d for d in docs if d.scores["tokens.copies"] < d.scores["balance.sampled_copies"]]
+    assert len(short) == tokens["documents_not_all_copies_whole"] > 1

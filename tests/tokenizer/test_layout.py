@@ -37,6 +37,7 @@ def test_every_shard_gets_the_same_rows_and_only_the_remainder_is_dropped(tail, 
     for group in range(shards):
         rows = sorted(r for g, r in placed if g == group)
         assert rows == list(range(len(rows)))  # a group keeps a prefix; its tail spills
+        assert layout.kept_rows(group) == len(rows)
         own = [r for g, r in placement[group] if g == group]
         assert own == list(range(min(per_shard, layout.group_rows(group))))
 

@@ -1,5 +1,7 @@
 """The packing plan: groups, order inside a group, shard parts put back together."""
 
+from collections import Counter
+
 import numpy as np
 import pytest
 
@@ -11,7 +13,9 @@ from tokenizer.plan import (
     RowBlock,
     ShardShape,
     TokenShardsConfig,
+    UnpackedCopies,
     add_totals,
+    add_unpacked,
     copy_keys,
     join_shard,
     token_copies,
@@ -63,3 +67,59 @@ def test_a_shard_short_of_rows_is_an_error():
     parts = [ShardShape(1, 2, 4), RowBlock(0, np.zeros((1, 4), dtype=np.int32), [[0]])]
     with pytest.raises(AssertionError, match="1 rows, not 2"):
         join_shard(0, parts)
+
+
+@pytest.mark.parametrize("tail", ["drop", "pad"])
+@pytest.mark.parametrize("seed", range(4))
+def test_unpacked_copies_are_what_the_shards_lack(tail, seed):
+    """Every document's tokens are one value of its own, so the shards themselves say how
+    many copies of it begin there (document starts) and how many of its tokens they hold;
+    the copies named cut or dropped must agree, and every end-of-text is a whole copy."""
+    rng = np.random.default_rng(seed)
+    config = TokenShardsConfig(
+        PackConfig(seq_len=8, tail=tail), dp_world_size=2, target_bytes=TOKEN_BYTES * 60
+    )
+    lengths = {f"d{i}": int(n) for i, n in enumerate(rng.integers(1, 14, size=40))}
+    value = {doc: 10 + i for i, doc in enumerate(lengths)}
+    planned = {doc: int(rng.integers(1, 4)) for doc in lengths}
+    copies = [
+        c
+        for doc, n in lengths.items()
+        for c in token_copies(doc, doc, np.full(n, value[doc], np.int32), planned[doc])
+    ]
+    total = sum(c.tokens for c in copies)
+    groups: dict[int, list] = {}
+    for c in copies:
+        groups.setdefault(config.group_of(c, total), []).append(c)
+    layout = config.layout(
+        {g: add_totals((c.tokens, 1) for c in m) for g, m in groups.items()}, total
+    )
+    assert layout.shard_count > 2
+    parts: dict[int, list] = {}
+    unpacked: dict[str, list] = {}
+    for g in range(layout.shard_count):
+        for shard, part in config.pack_group(g, groups.get(g, []), (EOS, PAD), layout):
+            parts.setdefault(shard, []).append(part)
+        for (doc, content), one in config.unpacked_copies(g, groups.get(g, []), layout):
+            assert content == copy_keys(doc, doc)[0].content
+            unpacked.setdefault(doc, []).append(one)
+    shards = [join_shard(s, parts[s]) for s in range(layout.shard_count)]
+    held = np.concatenate([rows.ravel() for _, rows, _ in shards])
+    starts = Counter(
+        int(rows[r, start])
+        for _, rows, doc_starts in shards
+        for r, row in enumerate(doc_starts)
+        for start in row
+    )
+    lost = sum(len(v) for v in unpacked.values())
+    assert lost > 0 or tail == "pad"
+    whole_total = 0
+    for doc, n in lengths.items():
+        cut, dropped = add_unpacked(unpacked.get(doc, []))
+        whole = planned[doc] - cut - dropped
+        whole_total += whole
+        assert starts[value[doc]] == whole + cut
+        tokens = int((held == value[doc]).sum())
+        assert whole * n + cut <= tokens <= (whole + cut) * n
+    assert int((held == EOS).sum()) == whole_total
+    assert add_unpacked([UnpackedCopies(1, 0), UnpackedCopies(0, 2)]) == (1, 2)

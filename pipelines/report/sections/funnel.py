@@ -108,6 +108,15 @@ def render(run: ReportRun) -> str:
             f"{thousands(tokens.get('rows_dropped_for_equal_shards', 0))} rows left out to give "
             "every "
             "shard the same number of rows."
+            + (
+                f" So packing left {thousands(tokens['copies_dropped'])} document copies out "
+                f"of the shards and cut {thousands(tokens.get('copies_cut', 0))} short, in "
+                f"{thousands(tokens.get('documents_not_all_copies_whole', 0))} documents "
+                "(each document's <code>tokens.copies</code> and <code>tokens.cut_copies</code> "
+                "in documents/ count what the shards hold)."
+                if "copies_dropped" in tokens
+                else ""
+            )
         )
     table = data_table(["stage", "in", "out", "dropped", "dropped %"], rows, (1, 2, 3, 4))
     return text + plot + table + "<h3>Tokens</h3>" + (token_html or no_data("no tokens section"))

@@ -132,6 +132,7 @@ MANIFEST = {
         "seq_len": 128, "dp_world_size": 2, "rows": 70, "tokens": 8960,
         "rows_per_shard": 35, "rows_dropped_for_equal_shards": 1, "document_tokens": 9100,
         "documents": 14, "tail_tokens_dropped": 12, "pad_tokens": 0,
+        "copies_cut": 1, "copies_dropped": 2, "documents_not_all_copies_whole": 2,
         "shards": [
             {"path": "tokens/tokens-00000-of-00002.parquet", "rows": 35, "tokens": 4480,
              "sha256": "cd" * 32},

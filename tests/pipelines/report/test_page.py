@@ -48,6 +48,7 @@ def test_key_numbers_are_on_the_page():
     funnel = section_html(page, "funnel")
     assert "1,009 → 8 (−1,001, 99.2%)" in funnel
     assert "9,100 document tokens" in funnel and "12 tail tokens dropped" in funnel
+    assert "left 2 document copies out of the shards and cut 1 short, in 2 documents" in funnel
     drops = section_html(page, "drops")
     assert drops.index("gopher_word_count") < drops.index("near_dup")  # largest first
     assert "1,001 (99.0% of read)" in drops
