@@ -48,7 +48,7 @@ from schemas.document import DeadLetter, Document, FileRead, Rejected, document_
 from schemas.manifest import MANIFEST_VERSION, outcome_summary, shard_listing, to_json
 from tokenizer.pack import TAIL_PAD
 from tokenizer.plan import TokenShardsConfig
-from tokenizer.train import TokenizerConfig, load_tokenizer_json
+from tokenizer.train import TokenizerConfig, load_tokenizer_json, vocab_shortfall
 from transforms.accounting import CountOutcomes
 from transforms.balance import STAGE as BALANCE_STAGE
 from transforms.common import split_by_type
@@ -105,16 +105,18 @@ def build(pipeline: beam.Pipeline, config: CurateConfig, registry: Registry = RE
     run = _StagesRun(registry, configs, [READ_STAGE], [dropped_on_read], {})
     docs = run.stages(docs, DOCUMENTS, Document)  # Documents as curated
 
-    tokenizer_json = _tokenizer(pipeline, docs, config)  # one tokenizer.json string
+    # One tokenizer.json string, and what it was trained on (None for --tokenizer).
+    tokenizer_json, tokenizer_sample = _tokenizer(pipeline, docs, config)
     tokenizer_file = (
         tokenizer_json
         | "Tokenizer/Serialize"
         >> beam.Map(
-            lambda j: (
+            lambda j, sample: (
                 "tokenizer/tokenizer.json",
                 j.encode("utf-8"),
-                _tokenizer_facts(j, config.tokenizer),
-            )
+                _tokenizer_facts(j, config.tokenizer, sample),
+            ),
+            beam.pvalue.AsSingleton(tokenizer_sample),
         )
         | "Tokenizer/Write" >> beam.ParDo(WriteFile(out))
     )
@@ -200,7 +202,8 @@ class _StagesRun:
 
 
 def _tokenizer(pipeline: beam.Pipeline, docs, config: CurateConfig):
-    """A one-element PCollection of tokenizer.json text: `--tokenizer PATH` as it is, or one
+    """One-element PCollections of tokenizer.json text and of its training sample's facts
+    (`tokenizer.train.sample_facts`): `--tokenizer PATH` as it is (and None), or one
     trained on a deterministic sample of the curated documents."""
     if config.tokenizer_path:
         tokenizer_json = load_tokenizer_json(
@@ -209,8 +212,9 @@ def _tokenizer(pipeline: beam.Pipeline, docs, config: CurateConfig):
             config.tokenizer.eos_token,
             config.tokenizer.pad_token,
         )
-        return pipeline | "Tokenizer/Load" >> beam.Create([tokenizer_json])
-    return docs | "Tokenizer" >> TrainTokenizer(config.tokenizer)
+        loaded = pipeline | "Tokenizer/Load" >> beam.Create([tokenizer_json])
+        return loaded, pipeline | "Tokenizer/NoSample" >> beam.Create([None])
+    return docs | "Tokenizer" >> TrainTokenizer(config.tokenizer, with_sample=True)
 
 
 def _write_documents(out: str, target_bytes: int) -> WriteSharded:
@@ -281,12 +285,23 @@ def _number(value: int | None) -> tuple[bool, int]:
     return value is not None, value or 0
 
 
-def _tokenizer_facts(tokenizer_json: str, tokens: TokenizerConfig) -> dict:
+def _tokenizer_facts(tokenizer_json: str, tokens: TokenizerConfig, sample: dict | None) -> dict:
+    """The manifest's `tokenizer` section (less the file's path, size and hash): the
+    vocabulary it has, its special tokens and, for a trained one, the size asked for, the
+    sample it learned from and, when it learned fewer entries, why (`vocab_note`)."""
     from tokenizers import Tokenizer
 
     tokenizer = Tokenizer.from_str(tokenizer_json)
+    learned = tokenizer.get_vocab_size(with_added_tokens=False)
+    trained = sample is not None
     return {
-        "vocab_size": tokenizer.get_vocab_size(with_added_tokens=False),
+        "vocab_size": learned,
+        "vocab_size_requested": tokens.vocab_size if trained else None,
+        "sample_documents": sample["documents"] if trained else None,
+        "sample_characters": sample["characters"] if trained else None,
+        "vocab_note": vocab_shortfall(tokens.vocab_size, learned, sample, tokens)
+        if trained
+        else None,
         "eos_token": tokens.eos_token,
         "eos_id": tokenizer.token_to_id(tokens.eos_token),
         "pad_token": tokens.pad_token,
@@ -502,6 +517,8 @@ def summary(manifest: dict, seconds: float) -> str:
             f"{tokens['copies_cut']:,} short, in {tokens['documents_not_all_copies_whole']:,} "
             "documents (documents/ scores: tokens.copies, tokens.cut_copies)"
         )
+    if manifest["tokenizer"].get("vocab_note"):
+        lines.append(f"note: {manifest['tokenizer']['vocab_note']}")
     lines.append(f"output: {manifest['config']['output']}  ({seconds:.1f} s)")
     report = FileSystems.join(manifest["config"]["output"], REPORT_FILE)
     if FileSystems.get_scheme(report) in (None, "file") and os.path.exists(report):

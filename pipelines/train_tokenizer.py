@@ -33,7 +33,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--eos_token", default=EOS_TOKEN, help="End-of-text special token.")
     parser.add_argument("--pad_token", default=PAD_TOKEN, help="Pad special token.")
     args = parser.parse_args(argv)
-    special = TokenizerConfig(eos_token=args.eos_token, pad_token=args.pad_token).special_tokens
+    try:
+        settings = TokenizerConfig(
+            vocab_size=args.vocab_size, eos_token=args.eos_token, pad_token=args.pad_token
+        )
+    except ValueError as err:  # one line and exit 2, before any input is read
+        parser.error(str(err))
+    special = settings.special_tokens
 
     kept = SmallestRanks(args.sample_bytes)
     documents = unreadable = 0

@@ -18,6 +18,7 @@ from schemas.document import stable_hash64
 
 EOS_TOKEN = "<|endoftext|>"
 PAD_TOKEN = "<|pad|>"
+BYTE_SYMBOLS = 256  # a byte-level BPE starts from every byte value
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,18 @@ class TokenizerConfig:
     def __post_init__(self):
         if not self.eos_token or not self.pad_token:
             raise ValueError("the end-of-text and pad tokens must not be empty")
+        if self.vocab_size < self.smallest_vocab_size:
+            raise ValueError(
+                f"--vocab_size {self.vocab_size} is too small: a byte-level BPE vocabulary "
+                f"holds the {BYTE_SYMBOLS} byte symbols and the {len(self.special_tokens)} "
+                f"special tokens ({', '.join(self.special_tokens)}), so at least "
+                f"{self.smallest_vocab_size} entries"
+            )
+
+    @property
+    def smallest_vocab_size(self) -> int:
+        """The byte alphabet and the special tokens: a vocabulary with no merge at all."""
+        return BYTE_SYMBOLS + len(self.special_tokens)
 
     @property
     def special_tokens(self) -> tuple[str, ...]:
@@ -67,6 +80,34 @@ def train_bpe(
     )
     tokenizer.train_from_iterator(texts, trainer=trainer)
     return tokenizer.to_str()
+
+
+def vocab_shortfall(
+    requested: int, learned: int, sample: dict, config: TokenizerConfig
+) -> str | None:
+    """None when training learned the vocabulary asked for, else one sentence saying so and
+    why: BPE stops early only when no pair of tokens in its sample occurs `min_frequency`
+    times any more, i.e. the sample holds too little text. `sample`: {"documents",
+    "characters"} of the training sample."""
+    if learned >= requested:
+        return None
+    characters = sample.get("characters", 0)
+    remedy = (
+        "raise --tokenizer_sample_bytes or lower --vocab_size"
+        if characters >= config.sample_bytes
+        else "give more input text or a smaller --vocab_size"
+    )
+    return (
+        f"the tokenizer learned {learned:,} of the {requested:,} vocabulary entries asked for: "
+        f"too little text, its training sample ({characters:,} characters in "
+        f"{sample.get('documents', 0):,} documents) has no more pairs of tokens seen at least "
+        f"{config.min_frequency} times ({remedy})"
+    )
+
+
+def sample_facts(texts: list[str]) -> dict:
+    """What a tokenizer was trained on: documents and characters of its sample."""
+    return {"documents": len(texts), "characters": sum(map(len, texts))}
 
 
 def load_tokenizer_json(

@@ -12,7 +12,7 @@ import heapq
 
 import apache_beam as beam
 
-from tokenizer.train import TokenizerConfig, sample_rank, take_sample, train_bpe
+from tokenizer.train import TokenizerConfig, sample_facts, sample_rank, take_sample, train_bpe
 
 
 def _in_sample(doc, total_chars: int, sample_bytes: int) -> bool:
@@ -21,10 +21,14 @@ def _in_sample(doc, total_chars: int, sample_bytes: int) -> bool:
     return sample_rank(doc.id) < fraction * 2**64
 
 
-def _train_on_group(keyed, config: TokenizerConfig) -> str:
+def _train_on_group(keyed, config: TokenizerConfig) -> tuple[str, dict]:
+    """The one group of the sample -> (tokenizer.json text, `sample_facts` of the sample)."""
     ranked = sorted(item for item in keyed[1] if item is not None)
     texts = take_sample(ranked, config.sample_bytes)
-    return train_bpe(texts, config.vocab_size, config.min_frequency, config.special_tokens)
+    tokenizer_json = train_bpe(
+        texts, config.vocab_size, config.min_frequency, config.special_tokens
+    )
+    return tokenizer_json, sample_facts(texts)
 
 
 class SmallestRanks:
@@ -49,11 +53,13 @@ class SmallestRanks:
 
 
 class TrainTokenizer(beam.PTransform):
-    """Documents -> a one-element PCollection holding tokenizer.json text."""
+    """Documents -> a one-element PCollection holding tokenizer.json text; with
+    `with_sample`, (that, a one-element PCollection of the sample's `sample_facts`)."""
 
-    def __init__(self, config: TokenizerConfig):
+    def __init__(self, config: TokenizerConfig, with_sample: bool = False):
         super().__init__()
         self.config = config
+        self.with_sample = with_sample
 
     def expand(self, docs):
         total_chars = (
@@ -69,9 +75,13 @@ class TrainTokenizer(beam.PTransform):
         )
         # A sentinel keeps the single training group present when there are no documents.
         sentinel = docs.pipeline | "EmptySampleSentinel" >> beam.Create([(0, None)])
-        return (
+        trained = (
             (sample, sentinel)
             | "WithSentinel" >> beam.Flatten()
             | "OneGroup" >> beam.GroupByKey()
             | "TrainBPE" >> beam.Map(_train_on_group, self.config)
         )
+        tokenizer_json = trained | "TokenizerJson" >> beam.Map(lambda t: t[0])
+        if not self.with_sample:
+            return tokenizer_json
+        return tokenizer_json, trained | "SampleFacts" >> beam.Map(lambda t: t[1])

@@ -80,6 +80,11 @@ def test_output_follows_the_contract(sample_run):
     assert tokens.num_rows == manifest["tokens"]["rows"] > 0
     tokenizer = Tokenizer.from_file(str(out / "tokenizer" / "tokenizer.json"))
     assert tokenizer.get_vocab_size() <= 2000
+    facts = manifest["tokenizer"]
+    assert facts["vocab_size"] == tokenizer.get_vocab_size()
+    assert facts["vocab_size_requested"] == 2000
+    assert 0 < facts["sample_documents"] <= documents.num_rows and facts["sample_characters"] > 0
+    assert (facts["vocab_note"] is None) == (facts["vocab_size"] == 2000)
     assert (
         manifest["tokenizer"]["sha256"]
         == hashlib.sha256((out / "tokenizer" / "tokenizer.json").read_bytes()).hexdigest()
@@ -224,6 +229,12 @@ def test_no_arguments_runs_the_demo(tmp_path):
     for source in manifest["balance"]["sources"]:
         assert source["achieved_share"] == pytest.approx(source["target_share"], abs=0.02)
     assert "mix of" in result.stdout
+    # The demo corpus is too small for the default 32,768 entries, and the run says so.
+    learned = manifest["tokenizer"]["vocab_size"]
+    assert learned < manifest["tokenizer"]["vocab_size_requested"] == 32768
+    said = f"the tokenizer learned {learned:,} of the 32,768 vocabulary entries asked for: too"
+    assert f"note: {said} little text" in result.stdout
+    assert said in (out / "report.html").read_text()
     assert (out / "tokenizer" / "tokenizer.json").is_file()
     assert "<h1>Curate run report</h1>" in (out / "report.html").read_text()
     assert f"report: {out / 'report.html'}" in result.stdout
@@ -404,6 +415,20 @@ def test_inputs_that_name_no_file_fail_before_anything_is_written(tmp_path, caps
     )
     assert main([f"--output={out}", f"--input={tmp_path}"]) == 2
     assert f"{tmp_path}: a directory, not a file" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_a_vocabulary_too_small_for_the_bytes_is_an_error_before_anything_runs(tmp_path, capsys):
+    from pipelines.curate import main
+
+    data = tmp_path / "in" / "web.jsonl"
+    write_input(data, jsonl_bytes([{"text": "some words"}]))
+    out = tmp_path / "out"
+    assert main([f"--output={out}", f"--input=web={data}", "--vocab_size", "100"]) == 2
+    assert capsys.readouterr().err == (
+        "error: --vocab_size 100 is too small: a byte-level BPE vocabulary holds the 256 byte "
+        "symbols and the 2 special tokens (<|endoftext|>, <|pad|>), so at least 258 entries\n"
+    )
     assert not out.exists()
 
 

@@ -243,3 +243,20 @@ def test_documents_say_how_often_they_are_in_the_shards(inputs, tmp_path):
     assert tokenizer.encode(cut_doc.text).ids[: len(piece)] == piece.tolist()
     short = [d for d in docs if d.scores["tokens.copies"] < d.scores["balance.sampled_copies"]]
     assert len(short) == tokens["documents_not_all_copies_whole"] > 1
+
+
+def test_train_tokenizer_refuses_a_vocabulary_without_room_for_the_bytes(tmp_path, capsys):
+    from pipelines.train_tokenizer import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["--input=none.jsonl", f"--output={tmp_path / 't.json'}", "--vocab_size=257"])
+    assert exited.value.code == 2
+    assert (
+        capsys.readouterr()
+        .err.splitlines()[-1]
+        .endswith(
+            "error: --vocab_size 257 is too small: a byte-level BPE vocabulary holds the 256 byte "
+            "symbols and the 2 special tokens (<|endoftext|>, <|pad|>), so at least 258 entries"
+        )
+    )
+    assert not (tmp_path / "t.json").exists()

@@ -2,15 +2,19 @@ import random
 import subprocess
 import sys
 
+import pytest
 from tokenizers import Tokenizer
 
 from tokenizer.train import (
     EOS_TOKEN,
     PAD_TOKEN,
+    TokenizerConfig,
+    sample_facts,
     sample_rank,
     take_sample,
     tokenizer_sha256,
     train_bpe,
+    vocab_shortfall,
 )
 from transforms.train_tokenizer import SmallestRanks
 
@@ -59,3 +63,37 @@ def test_the_streaming_sample_equals_the_sorted_one():
         ranked = sorted((sample_rank(i), i, t) for i, t in docs)
         assert streamed.sample() == take_sample(ranked, cap)
     assert take_sample(ranked, 1) == [ranked[0][2]]  # the text crossing the cap is in
+
+
+def test_a_vocabulary_without_room_for_the_bytes_and_special_tokens_is_refused():
+    with pytest.raises(ValueError) as refused:
+        TokenizerConfig(vocab_size=100)
+    assert str(refused.value) == (
+        "--vocab_size 100 is too small: a byte-level BPE vocabulary holds the 256 byte "
+        "symbols and the 2 special tokens (<|endoftext|>, <|pad|>), so at least 258 entries"
+    )
+    assert TokenizerConfig(vocab_size=258).smallest_vocab_size == 258
+    one_special = TokenizerConfig(vocab_size=257, eos_token="</s>", pad_token="</s>")
+    assert one_special.smallest_vocab_size == 257
+    with pytest.raises(ValueError, match="at least 257 entries"):
+        TokenizerConfig(vocab_size=256, eos_token="</s>", pad_token="</s>")
+
+
+def test_a_vocabulary_smaller_than_asked_is_explained():
+    """BPE stops early when its sample runs out of pairs seen twice: too little text."""
+    texts = TEXTS[:20]
+    config = TokenizerConfig(vocab_size=5000)
+    learned = Tokenizer.from_str(train_bpe(texts, config.vocab_size)).get_vocab_size()
+    assert 258 < learned < 5000
+    sample = sample_facts(texts)
+    assert sample == {"documents": 20, "characters": sum(map(len, texts))}
+    note = vocab_shortfall(config.vocab_size, learned, sample, config)
+    assert note == (
+        f"the tokenizer learned {learned:,} of the 5,000 vocabulary entries asked for: too "
+        f"little text, its training sample ({sample['characters']:,} characters in 20 "
+        "documents) has no more pairs of tokens seen at least 2 times (give more input text "
+        "or a smaller --vocab_size)"
+    )
+    capped = TokenizerConfig(vocab_size=5000, sample_bytes=100)
+    assert "raise --tokenizer_sample_bytes" in vocab_shortfall(5000, learned, sample, capped)
+    assert vocab_shortfall(5000, 5000, sample, config) is None

@@ -85,6 +85,9 @@ def render(run: ReportRun) -> str:
             f"{escape(tokens.get('dp_world_size', '?'))}. Output: <code>"
             f"{escape(config.get('output', '?'))}</code>."
         )
+    vocab_note = (m.get("tokenizer") or {}).get("vocab_note")
+    if vocab_note:  # a vocabulary smaller than asked for changes every token count
+        text += key_paragraph(f'<b class="bad">Tokenizer:</b> {escape(vocab_note)}.')
     bars = [
         Bar(
             "all inputs",

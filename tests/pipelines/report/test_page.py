@@ -170,3 +170,12 @@ def test_stage_sections_follow_the_run_sections_in_the_order_given():
     # A section's HTML does not depend on which sections surround it.
     for section in RUN_SECTIONS:
         assert section_html(only_run, section.anchor) == section_html(page, section.anchor)
+
+
+def test_a_vocabulary_smaller_than_asked_is_said_with_its_reason():
+    assert "Tokenizer:" not in section_html(page_of(MANIFEST, DOCS, REJECTED), "headline")
+    manifest = copy.deepcopy(MANIFEST)
+    said = "the tokenizer learned 1,499 of the 1,500 vocabulary entries asked for: too little text"
+    manifest["tokenizer"]["vocab_note"] = said
+    headline = section_html(page_of(manifest, DOCS, REJECTED), "headline")
+    assert f'<b class="bad">Tokenizer:</b> {said}.' in headline
