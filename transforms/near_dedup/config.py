@@ -27,7 +27,14 @@ class NearDedupConfig:
     bands, rows:    LSH banding; None (both) chooses them from `threshold` by minimising
                     the weighted false positive + false negative areas, as datasketch does.
     false_positive_weight, false_negative_weight: the weights of that optimisation
-                    (datasketch's defaults, 0.5 / 0.5).
+                    (default 0.05 / 0.95; datasketch's MinHashLSH uses 0.5 / 0.5). Every
+                    candidate pair is verified (`verify`) before it becomes an edge, so a
+                    false positive of the banding costs one signature comparison while a
+                    false negative loses a duplicate for good: the default favours recall.
+                    At threshold 0.8 and 128 permutations it gives 16 bands x 8 rows (a pair
+                    at Jaccard 0.82 is a candidate with probability 0.974; datasketch's
+                    9 x 13 gives 0.51); at thresholds 0.5-0.95 with 128 permutations, 0.95 or
+                    more at threshold + 0.02. See bench/dedup.py for recall and cost.
     verify:         a candidate pair (sharing a band) becomes an edge only if its estimated
                     Jaccard (share of equal signature values) is at least `threshold`.
     max_bucket_compare: verification compares each member of a band bucket with at most
@@ -53,8 +60,8 @@ class NearDedupConfig:
     threshold: float = 0.8
     bands: int | None = None
     rows: int | None = None
-    false_positive_weight: float = 0.5
-    false_negative_weight: float = 0.5
+    false_positive_weight: float = 0.05
+    false_negative_weight: float = 0.95
     verify: bool = True
     max_bucket_compare: int | None = 1000
     survivor_score: str | None = None
@@ -78,6 +85,12 @@ class NearDedupConfig:
             self.bands < 1 or self.rows < 1 or self.bands * self.rows > self.num_perm
         ):
             raise ValueError("stages.near_dedup: need bands, rows >= 1, bands*rows <= num_perm")
+        weights = (self.false_positive_weight, self.false_negative_weight)
+        if min(weights) < 0 or max(weights) <= 0:
+            raise ValueError(
+                "stages.near_dedup: false_positive_weight and false_negative_weight must be "
+                "non-negative and not both zero"
+            )
         if self.max_rounds < 1 or self.batch_size < 1:
             raise ValueError("stages.near_dedup: max_rounds and batch_size must be positive")
 
@@ -88,7 +101,7 @@ class NearDedupConfig:
 
     @property
     def band_rows(self) -> tuple[int, int]:
-        """(bands, rows): as set, or datasketch's optimum for `threshold`."""
+        """(bands, rows): as set, or the weighted optimum for `threshold` (`optimal_param`)."""
         if self.bands is not None:
             return self.bands, self.rows
         return optimal_param(

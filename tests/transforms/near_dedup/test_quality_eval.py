@@ -138,7 +138,8 @@ def test_recall_and_false_positives_per_jaccard_bucket(evaluation):
 def test_candidates_match_datasketch_minhash_lsh(evaluation):
     datasketch = pytest.importorskip("datasketch", reason="datasketch (dev extra) is the reference")
     docs, config, signatures, candidates, _, _ = evaluation
-    lsh = datasketch.MinHashLSH(threshold=config.threshold, num_perm=config.num_perm)
+    weights = (config.false_positive_weight, config.false_negative_weight)
+    lsh = datasketch.MinHashLSH(config.threshold, config.num_perm, weights=weights)
     assert (lsh.b, lsh.r) == config.band_rows
     sketches = []
     for k, doc in enumerate(docs):
