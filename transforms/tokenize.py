@@ -43,7 +43,6 @@ ROWS_PER_ROW_GROUP = 1024
 # leaves out. A copy that is neither fell wholly in those rows.
 PACKED_COPIES_KEY = "tokens.copies"
 CUT_COPIES_KEY = "tokens.cut_copies"
-UNPACKED = "unpacked"
 
 
 @dataclass(slots=True)
@@ -139,11 +138,19 @@ class EncodeDocuments(beam.PTransform):
         )
 
 
+@dataclass(frozen=True, slots=True)
+class _Unpacked:
+    """One copy the shards do not hold whole: key (doc id, content hash), UnpackedCopies."""
+
+    key: tuple[str, bytes]
+    copies: UnpackedCopies
+
+
 class _PackGroup(beam.DoFn):
-    """(group, [TokenCopy or None]) -> (shard, ShardShape | RowBlock): see
-    `TokenShardsConfig.pack_group`; and on the UNPACKED output ((doc id, content hash),
-    UnpackedCopies) for every copy the shards do not hold whole. None is the marker that
-    keeps an empty group present."""
+    """(group, [TokenCopy or None]) -> (shard, ShardShape | RowBlock) (see
+    `TokenShardsConfig.pack_group`), and an _Unpacked for every copy the shards do not hold
+    whole. None is the marker that keeps an empty group present. One mixed output, split by
+    type: the DaskRunner of apache-beam 2.77 sends every tagged output to every consumer."""
 
     def __init__(self, config: TokenShardsConfig):
         self.config = config
@@ -156,8 +163,8 @@ class _PackGroup(beam.DoFn):
         special_ids = self.config.special_ids(self.cache.get(tokenizer_json))
         copies = [m for m in members if m is not None]
         yield from self.config.pack_group(index, copies, special_ids, layout)
-        for unpacked in self.config.unpacked_copies(index, copies, layout):
-            yield beam.pvalue.TaggedOutput(UNPACKED, unpacked)
+        for key, unpacked in self.config.unpacked_copies(index, copies, layout):
+            yield _Unpacked(key, unpacked)
 
 
 def assemble_shard(shard: int, parts: list[ShardShape | RowBlock]):
@@ -218,11 +225,17 @@ class PackAndWrite(beam.PTransform):
                 _PackGroup(config),
                 beam.pvalue.AsSingleton(self.tokenizer_json),
                 beam.pvalue.AsSingleton(layout),
-            ).with_outputs(UNPACKED, main="parts")
+            )
         )
-        unpacked = packed[UNPACKED] | "UnpackedPerDocument" >> beam.CombinePerKey(add_unpacked)
+        unpacked = (
+            packed
+            | "Unpacked" >> beam.Filter(lambda x: isinstance(x, _Unpacked))
+            | "UnpackedKeys" >> beam.Map(lambda u: (u.key, u.copies))
+            | "UnpackedPerDocument" >> beam.CombinePerKey(add_unpacked)
+        )
         shards = (
-            packed.parts
+            packed
+            | "Parts" >> beam.Filter(lambda x: not isinstance(x, _Unpacked))
             | "Assemble" >> beam.GroupByKey()
             | "Serialize" >> beam.MapTuple(assemble_shard)
             | "Write" >> beam.ParDo(WriteFile(self.output_dir))
