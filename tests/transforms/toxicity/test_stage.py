@@ -50,6 +50,9 @@ def test_config_from_dict_and_defaults():
         ToxicityConfig.from_dict({"threshold": 1.5})
     with pytest.raises(ValueError, match="window_words"):
         ToxicityConfig.from_dict({"window_words": 0})
+    assert ToxicityConfig.from_dict({"min_words": 0, "window_words": 8}).min_words == 0
+    with pytest.raises(ValueError, match="min_words"):
+        ToxicityConfig.from_dict({"min_words": -1})
 
 
 def test_decide():

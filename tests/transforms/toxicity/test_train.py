@@ -12,7 +12,16 @@ from pathlib import Path
 import pytest
 
 from transforms.toxicity import ToxicityClassifier, normalize_text
-from transforms.toxicity.train import balanced, main, precision_recall, roc_auc, split
+from transforms.toxicity.train import (
+    balanced,
+    calibrate,
+    clean_examples,
+    main,
+    precision_recall,
+    read_clean,
+    roc_auc,
+    split,
+)
 
 PROJECT = Path(__file__).resolve().parents[3]
 
@@ -66,6 +75,41 @@ def test_balanced_repeats_the_smaller_class():
     assert out == balanced(rows, seed=3)
 
 
+def test_calibrate_keeps_the_target_recall():
+    scores = [0.97, 0.92, 0.88, 0.86, 0.81, 0.6, 0.55, 0.3, 0.2, 0.1]
+    assert calibrate(scores, 0.5) == 0.8  # 5 of 10 reach 0.8, 4 reach 0.85
+    assert calibrate(scores, 0.1) == 0.95
+    assert calibrate(scores, 1.0) == 0.1
+    assert calibrate([], 0.9) == 0.05
+
+
+def test_read_clean_formats_and_ranges(tmp_path):
+    import gzip
+
+    text = tmp_path / "article.txt"
+    paragraph = "A paragraph of an article, long enough to count. " * 20  # 980 characters
+    text.write_text("\n\n".join([paragraph] * 7) + "\n")
+    docs = read_clean(str(text))
+    assert [d.count("\n") + 1 for d in docs] == [4, 3]  # >= 3,000 characters, then the rest
+    assert read_clean(f"{text}@1:") == docs[1:] and read_clean(f"{text}@:1") == docs[:1]
+    records = tmp_path / "pages.jsonl.gz"
+    with gzip.open(records, "wt", encoding="utf-8") as f:
+        for i in range(3):
+            f.write(json.dumps({"text": f"Page {i}\nSecond line.", "url": "u"}) + "\n")
+        f.write(json.dumps({"text": "   "}) + "\n")  # nothing left after normalization
+    assert read_clean(str(records)) == [f"Page {i}\nSecond line." for i in range(3)]
+    assert read_clean(f"{records}@2:3") == ["Page 2\nSecond line."]
+
+
+def test_clean_examples_are_windows_lines_and_slices():
+    doc = "Menu Home\n" + " ".join(f"w{i}" for i in range(40)) + "\nThe end"
+    examples = clean_examples([doc, doc], window_words=30, min_words=5)
+    assert examples == sorted(set(examples))
+    assert "menu home" in examples and "the end" in examples  # each line alone
+    assert "menu home " + " ".join(f"w{i}" for i in range(20)) in examples  # a window
+    assert " ".join(f"w{i}" for i in range(40)) in examples  # a line, however long
+
+
 @pytest.fixture
 def davidson_slice(fixtures, tmp_path):
     """Every fourth row of the Davidson tweets (about 6,200 real rows) in a temporary CSV:
@@ -98,20 +142,28 @@ def _train_command(*argv: str) -> str:
     return result.stdout
 
 
-def test_train_command_reports_held_out_metrics(davidson_slice, tmp_path):
+def test_train_command_reports_held_out_metrics(davidson_slice, fixtures, tmp_path):
     model = tmp_path / "model.ftz"
     metrics_json = tmp_path / "metrics.json"
+    clean = fixtures / "web-jsonl" / "c4-sample.01.json.gz"
     printed = _train_command(
         "--csv", str(davidson_slice), "--text-column", "text", "--label-column", "label",
         "--toxic-labels", "0,1", "--epoch", "10", "--cutoff", "5000",
+        "--clean", str(clean), "--calibration-fraction", "0.3",
         "--output", str(model), "--metrics-json", str(metrics_json),
     )  # fmt: skip
+    assert "clean web documents: 10 (" in printed, printed
+    metrics = json.loads(metrics_json.read_text())
+    assert metrics["clean_docs_trained"] + metrics["calibration_docs"] == 10
+    assert metrics["clean_examples"] > metrics["clean_docs_trained"]
+    assert metrics["recall_at_calibrated"] >= 0.95 or metrics["calibrated_threshold"] == 0.05
+    assert f"calibrated threshold: {metrics['calibrated_threshold']:g}" in printed
     auc = float(printed.split("roc_auc: ")[1].split()[0])
     precision = float(printed.split("precision@0.5: ")[1].split()[0])
     recall = float(printed.split("recall@0.5: ")[1].split()[0])
     assert auc > 0.9, printed  # the full set gives ~0.98
     assert precision > 0.9 and recall > 0.8, printed
-    assert json.loads(metrics_json.read_text())["roc_auc"] == auc
+    assert metrics["roc_auc"] == auc
     toxic, clean = ToxicityClassifier(model).score(
         ["you stupid bitch", "the weather is lovely in the park today"]
     )
