@@ -162,3 +162,43 @@ def test_reshuffles_and_groupings_spread_over_the_partitions_asked_for():
     groups = {k: sorted(v) for k, v in grouped.compute(scheduler="sync")}
     assert groups == {r: [f"f{i:02d}" for i in range(16) if i % 3 == r] for r in range(3)}
     assert dask_compat.target_partitions({"npartitions": 7}) == 7
+
+
+def test_grouping_keys_hash_alike_in_every_process_and_for_equal_keys():
+    """Equal keys must land in one partition whatever the process's PYTHONHASHSEED."""
+    import json
+    import subprocess
+    import sys
+
+    from pipelines.dask_compat import key_hash
+
+    keys = ["doc-1", "é\ud800", b"\x00\xff", 7, -3, 2**70, 2.5, ("web", (0, -0.5, "id"))]
+    script = (
+        "import json, sys\nfrom pipelines.dask_compat import key_hash\n"
+        "keys = [tuple(k) if isinstance(k, list) else k for k in json.loads(sys.argv[1])]\n"
+        "print(json.dumps([key_hash(k) for k in keys]))"
+    )
+    plain = [k for k in keys if not isinstance(k, (bytes, tuple)) and "\ud800" not in str(k)]
+    seen = {
+        seed: subprocess.run(
+            [sys.executable, "-c", script, json.dumps(plain)],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+        for seed in ("1", "2")
+    }
+    assert seen["1"] == seen["2"] == json.dumps([key_hash(k) for k in plain]) + "\n"
+    assert all(key_hash(k) == key_hash(k) >= 0 for k in keys)
+    assert key_hash((1, "x")) == key_hash((1.0, "x")) == key_hash((True, "x"))
+    assert key_hash(-0.0) == key_hash(0.0)
+    assert key_hash([1, 2]) == key_hash([1, 2])  # other types: dask's tokenize
+
+
+def test_windowed_elements_equal_beams_own_wrapping():
+    from apache_beam.runners.dask.transform_evaluator import get_windowed_value
+    from apache_beam.transforms.window import GlobalWindows, TimestampedValue
+
+    from pipelines.dask_compat import windowed
+
+    for item in [("k", 1), None, TimestampedValue("v", 5)]:
+        assert windowed(item, GlobalWindows()) == get_windowed_value(item, GlobalWindows())
