@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import functools
 import io
 import json
@@ -314,7 +315,46 @@ def load_options(argv: list[str] | None) -> PipelineOptions:
         argv = file_flags + argv
     options = PipelineOptions(argv)
     _checked(options.get_all_options)  # every registered flag, Beam's own included
+    check_known_flags(options, argv)
     return options
+
+
+def check_known_flags(options: PipelineOptions, argv: list[str]) -> None:
+    """UserError for a flag that no registered options class defines, ours or Beam's (those
+    of the runner in use included), naming the closest known one: Beam would only log it
+    and run with the default (`--seq-len 100` ran with seq_len 2048)."""
+    from apache_beam.options.pipeline_options import StandardOptions
+
+    _register_runner_options(options.view_as(StandardOptions).runner)
+    parsers: list = []
+    options.get_all_options(add_extra_args_fn=parsers.append)
+    parser = parsers[0]
+    _, unknown = parser.parse_known_args(argv)
+    flags = [a.split("=", 1)[0] for a in unknown if a.startswith("-") and a != "--"]
+    if not flags:
+        return
+    known = sorted({o for action in parser._actions for o in action.option_strings})
+    flag = flags[0]
+    close = difflib.get_close_matches(
+        flag.replace("-", "_"), [k.replace("-", "_") for k in known], 1
+    )
+    hint = f"; did you mean --{close[0].lstrip('_')}?" if close else ""
+    more = f" (and {', '.join(flags[1:])})" if flags[1:] else ""
+    raise UserError(f"unknown flag {flag}{more}{hint}")
+
+
+def _register_runner_options(runner) -> None:
+    """Import the runner's module, which defines its own options class (FlinkRunnerOptions,
+    DaskOptions, ...), so that its flags count as known. A runner that cannot be imported
+    is left for the run to report."""
+    if runner is None or not isinstance(runner, str):
+        return
+    from apache_beam.runners.runner import create_runner
+
+    try:
+        create_runner(runner)
+    except Exception:  # noqa: BLE001 - any reason is the run's to report, with its own words
+        return
 
 
 def _checked(parse):

@@ -1,6 +1,5 @@
 """Option parsing for every shipped config (no live Flink or Dataflow here) and the Dockerfile."""
 
-import json
 import os
 import re
 import subprocess
@@ -128,6 +127,24 @@ def test_invalid_values_are_rejected_as_user_errors_in_one_line():
         load_options(["--direct_num_workers=many"])  # Beam's own flags too
     with pytest.raises(UserError, match="^--dp_world_size must be at least 1, got 0$"):
         curate_config(load_options(["--dp_world_size=0"]), ["x.jsonl"])
+
+
+def test_a_flag_no_options_class_defines_is_a_user_error_naming_the_closest():
+    with pytest.raises(
+        UserError, match=r"^unknown flag --seq-len \(and --bogus_flag\); did you mean --seq_len\?$"
+    ):
+        load_options(["--seq-len", "100", "--bogus_flag", "3"])
+    with pytest.raises(
+        UserError, match=r"^unknown flag --vocab_sise; did you mean --vocab_size\?$"
+    ):
+        load_options(["--vocab_sise=9"])
+    with pytest.raises(UserError, match=r"^unknown flag --qwerty$"):
+        load_options(["--qwerty"])
+    # Beam's flags, and those of the runner in use (its module defines them), are known.
+    load_options(["--direct_num_workers=2", "--temp_location=/tmp", "--seq_len=64"])
+    pytest.importorskip("distributed", reason="needs the dask extra: pip install '.[dask]'")
+    dask = ["--runner=apache_beam.runners.dask.dask_runner.DaskRunner", "--dask_npartitions=8"]
+    assert load_options(dask).get_all_options()["npartitions"] == 8
 
 
 def test_dockerfile_uses_the_beam_sdk_image_of_the_pinned_version():
