@@ -183,7 +183,9 @@ def test_grouping_keys_hash_alike_in_every_process_and_for_equal_keys():
         seed: subprocess.run(
             [sys.executable, "-c", script, json.dumps(plain)],
             env={**os.environ, "PYTHONHASHSEED": seed},
-            capture_output=True, text=True, check=True,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout  # fmt: skip
         for seed in ("1", "2")
     }
