@@ -352,10 +352,7 @@ def train(
     precision, recall = precision_recall(scores, labels, threshold)
     calibration = {}
     if calibration_docs:
-        maxima = [
-            classifier.score_document(d).max
-            for d in calibration_docs
-        ]
+        maxima = [classifier.score_document(d).max for d in calibration_docs]
         toxic_scores = [s for s, y in zip(scores, labels, strict=True) if y]
         calibrated = calibrate(toxic_scores, settings.target_recall)
         calibration = dict(
