@@ -307,40 +307,52 @@ def load_options(argv: list[str] | None) -> PipelineOptions:
     `--pack_tail=wrap`) raises UserError with argparse's own message instead of printing
     the usage text and exiting deep inside a run. `--help` still prints and exits."""
     argv = list(argv or [])
+    check_known_flags(argv)
     config_path = _checked(lambda: CurateOptions(argv).view_as(CurateOptions).config)
     if config_path:
         file_flags = config_file_flags(config_path)
         if any(a == "--input" or a.startswith("--input=") for a in argv):
             file_flags = [f for f in file_flags if not f.startswith("--input=")]
         argv = file_flags + argv
+        check_known_flags(argv)  # the file's keys, with the command line's runner
     options = PipelineOptions(argv)
     _checked(options.get_all_options)  # every registered flag, Beam's own included
-    check_known_flags(options, argv)
     return options
 
 
-def check_known_flags(options: PipelineOptions, argv: list[str]) -> None:
+def check_known_flags(argv: list[str], own: tuple[str, ...] = ()) -> None:
     """UserError for a flag that no registered options class defines, ours or Beam's (those
     of the runner in use included), naming the closest known one: Beam would only log it
-    and run with the default (`--seq-len 100` ran with seq_len 2048)."""
-    from apache_beam.options.pipeline_options import StandardOptions
+    and run with the default (`--seq-len 100` ran with seq_len 2048). Call it before Beam
+    parses `argv`, which logs such flags as it goes. `own`: a command's flags that it parses
+    itself (not in `argv`), for the hint."""
+    if "-h" in argv or "--help" in argv:
+        return
+    runner = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    runner.add_argument("--runner")
+    _register_runner_options(runner.parse_known_args(argv)[0].runner)
+    unknown: list[str] = []
+    known: set[str] = set()
 
-    _register_runner_options(options.view_as(StandardOptions).runner)
-    parsers: list = []
-    options.get_all_options(add_extra_args_fn=parsers.append)
-    parser = parsers[0]
-    _, unknown = parser.parse_known_args(argv)
+    def collect(parser):  # Beam's parser of every registered flag, before it adds unknowns
+        known.update(o for action in parser._actions for o in action.option_strings)
+        unknown.extend(parser.parse_known_args(argv)[1])
+
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):
+            PipelineOptions(argv).get_all_options(
+                add_extra_args_fn=collect, retain_unknown_options=True
+            )
+    except SystemExit:  # a bad value: load_options reports it, in argparse's words
+        return
     flags = [a.split("=", 1)[0] for a in unknown if a.startswith("-") and a != "--"]
     if not flags:
         return
-    known = sorted({o for action in parser._actions for o in action.option_strings})
-    flag = flags[0]
-    close = difflib.get_close_matches(
-        flag.replace("-", "_"), [k.replace("-", "_") for k in known], 1
-    )
-    hint = f"; did you mean --{close[0].lstrip('_')}?" if close else ""
+    names = {k.lstrip("-").replace("-", "_"): k for k in (*known, *own)}
+    close = difflib.get_close_matches(flags[0].lstrip("-").replace("-", "_"), names, 1)
+    hint = f"; did you mean {names[close[0]]}?" if close else ""
     more = f" (and {', '.join(flags[1:])})" if flags[1:] else ""
-    raise UserError(f"unknown flag {flag}{more}{hint}")
+    raise UserError(f"unknown flag {flags[0]}{more}{hint}")
 
 
 def _register_runner_options(runner) -> None:

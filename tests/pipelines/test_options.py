@@ -257,6 +257,8 @@ def test_command_line_turns_user_errors_and_failed_runs_into_one_line(capsys):
         ("dedup", ["--input={tmp}/*.jsonl"], "--input {tmp}/*.jsonl: input pattern matched no"),
         ("dedup", ['--stages={{"lang": {{}}}}', "--input=x"], "unknown stage(s) under stages"),
         ("refresh", ["--input=web={tmp}/*.json"], "--dataset_root is required"),
+        ("curate", ["--seq-len", "100", "--dry_run"], "unknown flag --seq-len; did you mean"),
+        ("report", ["{tmp}", "--max-rows=5"], "unknown flag --max-rows; did you mean --max_rows"),
     ],
 )
 def test_every_command_reports_a_user_error_in_one_line_with_exit_code_2(
