@@ -140,7 +140,7 @@ def test_toxicity_threshold_default_and_disabled():
     manifest = copy.deepcopy(MANIFEST)
     del manifest["config"]["stages"]["toxicity"]
     page = page_of(manifest, DOCS, REJECTED)
-    assert "threshold 0.9 on" in section_html(page, "toxicity")
+    assert "threshold 0.85 on" in section_html(page, "toxicity")
     assert "the default; none set in the config" in section_html(page, "toxicity")
     manifest["config"]["stages"]["toxicity"] = {"threshold": None}
     page = page_of(manifest, DOCS, REJECTED)
