@@ -23,7 +23,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import StandardOptions
 
 from pipelines import dask_compat
-from pipelines.local_runner import OfflineDirectRunner, in_memory, runner_for
+from pipelines.local_runner import OfflineDirectRunner, in_memory, runner_for, runs_alone
 from pipelines.options import (
     CurateConfig,
     CurateOptions,
@@ -120,7 +120,9 @@ def build(pipeline: beam.Pipeline, config: CurateConfig, registry: Registry = RE
         )
         | "Tokenizer/Write" >> beam.ParDo(WriteFile(out))
     )
-    encoded = docs | "Encode" >> EncodeDocuments(tokenizer_json)  # EncodedDocuments
+    # EncodedDocuments; the tokenizer's own threads only where the runner has none.
+    one_core = not runs_alone(pipeline.options)
+    encoded = docs | "Encode" >> EncodeDocuments(tokenizer_json, one_core)
     encoded = run.stages(encoded, TOKENS, EncodedDocument)  # with their copies set
     rejected = run.dropped | "AllRejected" >> beam.Flatten()
 

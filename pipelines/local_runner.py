@@ -42,3 +42,11 @@ def runner_for(options: PipelineOptions) -> PipelineRunner | None:
 def in_memory(options: PipelineOptions) -> bool:
     """Whether the local runner runs every bundle in this process (its default mode)."""
     return options.view_as(DirectOptions).direct_running_mode in (None, "in_memory")
+
+
+def runs_alone(options: PipelineOptions) -> bool:
+    """Whether the run's bundles run one at a time, in this process: the local runner,
+    in memory, with one worker. Only then do a library's own threads (the tokenizer's)
+    have cores to themselves; on every other runner the runner fills them."""
+    workers = options.view_as(DirectOptions).direct_num_workers or 1
+    return runner_for(options) is not None and in_memory(options) and workers == 1

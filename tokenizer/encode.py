@@ -7,6 +7,7 @@ times faster per document than `encode` (less per-call overhead, and it uses eve
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import numpy as np
@@ -41,6 +42,14 @@ def load_tokenizer(tokenizer_json: str):
     tokenizer = Tokenizer.from_str(tokenizer_json)
     tokenizer.encode_special_tokens = True
     return tokenizer
+
+
+def encode_on_one_core() -> None:
+    """Make every later `encode_batch` call of this process run on the calling thread
+    (tokenizers reads TOKENIZERS_PARALLELISM at each call). For runners that run one
+    encoding per core already: the tokenizer's own thread pool, one per process, would
+    put several threads on each core and spin them. Tokens do not change."""
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
 
 
 def encode_texts(tokenizer, texts: list[str]) -> Iterator[np.ndarray]:

@@ -23,7 +23,13 @@ from apache_beam.metrics import Metrics
 from schemas.arrow import table_to_parquet_bytes, token_rows_to_table
 from schemas.document import Document, text_key
 from schemas.shards import shard_name
-from tokenizer.encode import encode_batch_count, encode_batch_of, encode_texts, load_tokenizer
+from tokenizer.encode import (
+    encode_batch_count,
+    encode_batch_of,
+    encode_on_one_core,
+    encode_texts,
+    load_tokenizer,
+)
 from tokenizer.layout import ShardLayout
 from tokenizer.plan import (
     RowBlock,
@@ -102,9 +108,15 @@ class _TokenizerCache:
 
 class _EncodeBatch(beam.DoFn):
     """(batch key, [Document]) -> EncodedDocument per document, with the side-input
-    tokenizer."""
+    tokenizer; on one core per call when `one_core` (see `encode_on_one_core`)."""
+
+    def __init__(self, one_core: bool):
+        super().__init__()
+        self.one_core = one_core
 
     def setup(self):
+        if self.one_core:
+            encode_on_one_core()
         self.cache = _TokenizerCache()
         self.tokens = Metrics.counter("Tokens", "document_tokens")
 
@@ -115,11 +127,13 @@ class _EncodeBatch(beam.DoFn):
 
 
 class EncodeDocuments(beam.PTransform):
-    """Documents + tokenizer JSON (singleton PCollection) -> EncodedDocuments."""
+    """Documents + tokenizer JSON (singleton PCollection) -> EncodedDocuments. `one_core`:
+    each encoding call on the worker thread alone, for runners that run many at once."""
 
-    def __init__(self, tokenizer_json):
+    def __init__(self, tokenizer_json, one_core: bool = False):
         super().__init__()
         self.tokenizer_json = tokenizer_json
+        self.one_core = one_core
 
     def expand(self, docs):
         batches = beam.pvalue.AsSingleton(
@@ -134,7 +148,8 @@ class EncodeDocuments(beam.PTransform):
             docs
             | "BatchKey" >> beam.Map(lambda d, n: (encode_batch_of(d.id, n), d), batches)
             | "Batches" >> beam.GroupByKey()
-            | "Encode" >> beam.ParDo(_EncodeBatch(), beam.pvalue.AsSingleton(self.tokenizer_json))
+            | "Encode"
+            >> beam.ParDo(_EncodeBatch(self.one_core), beam.pvalue.AsSingleton(self.tokenizer_json))
         )
 
 

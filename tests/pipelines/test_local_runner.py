@@ -5,7 +5,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.portability import prism_runner
 
 from pipelines.curate import run
-from pipelines.local_runner import OfflineDirectRunner, runner_for
+from pipelines.local_runner import OfflineDirectRunner, runner_for, runs_alone
 from tests.conftest import jsonl_bytes, write_input
 
 
@@ -36,3 +36,20 @@ def test_a_local_run_never_starts_prism(tmp_path, monkeypatch):
         ["--vocab_size=300", "--seq_len=8", f"--output={tmp_path / 'out'}", f"--input={data}"]
     )
     assert manifest["records"]["read"] == 9
+
+
+@pytest.mark.parametrize(
+    ("argv", "alone"),
+    [
+        ([], True),
+        (["--direct_running_mode=in_memory", "--direct_num_workers=1"], True),
+        (["--direct_running_mode=multi_processing", "--direct_num_workers=2"], False),
+        (["--direct_running_mode=multi_threading", "--direct_num_workers=4"], False),
+        (["--direct_num_workers=2"], False),
+        (["--runner=apache_beam.runners.dask.dask_runner.DaskRunner"], False),
+        (["--runner=FlinkRunner"], False),
+    ],
+)
+def test_only_the_in_memory_one_worker_run_runs_alone(argv, alone):
+    """Where the tokenizer may use its own threads (see transforms.tokenize)."""
+    assert runs_alone(PipelineOptions(argv)) is alone
