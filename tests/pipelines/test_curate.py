@@ -306,7 +306,7 @@ def test_dry_run_prints_the_plan_and_runs_nothing(tmp_path, capsys, monkeypatch)
     assert "web: /data/*.json.gz" in printed and "seq_len: 512" in printed
     stages = printed.split("stages, in order:\n", 1)[1].splitlines()
     assert [line.split(":")[0].strip() for line in stages][:8] == FILTER_STAGES
-    assert "threshold=0.9" in printed  # each stage's resolved settings
+    assert "threshold=0.85" in printed  # each stage's resolved settings (toxicity's)
     assert not any(tmp_path.iterdir())  # no output, no demo corpus
     # The demo's plan, with its source mix; bad settings fail as a run would.
     assert main(["--dry_run=true"]) == 0
