@@ -177,20 +177,11 @@ def _read(path: str, source: str) -> list:
 
 
 def _wikipedia_chunks(path: Path) -> list[str]:
-    """The article's non-blank lines (its paragraphs), grouped in order into documents of
-    at least WIKI_DOC_CHARS characters (the last may be shorter)."""
-    chunks, current, size = [], [], 0
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if not line.strip():
-            continue
-        current.append(line)
-        size += len(line) + 1
-        if size >= WIKI_DOC_CHARS:
-            chunks.append("\n".join(current))
-            current, size = [], 0
-    if current:
-        chunks.append("\n".join(current))
-    return chunks
+    """The article's paragraphs grouped in order into documents of at least WIKI_DOC_CHARS
+    characters (the last may be shorter)."""
+    from transforms.toxicity.train import paragraph_documents
+
+    return paragraph_documents(path.read_text(encoding="utf-8"), WIKI_DOC_CHARS)
 
 
 def base_documents() -> list[dict]:

@@ -178,6 +178,23 @@ def balanced(rows: list[tuple[str, bool]], seed: int) -> list[tuple[str, bool]]:
     return out
 
 
+def paragraph_documents(text: str, min_chars: int) -> list[str]:
+    """The non-blank lines of `text` grouped, in order, into documents of at least
+    `min_chars` characters (the last may be shorter)."""
+    docs, current, size = [], [], 0
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        current.append(line)
+        size += len(line) + 1
+        if size >= min_chars:
+            docs.append("\n".join(current))
+            current, size = [], 0
+    if current:
+        docs.append("\n".join(current))
+    return docs
+
+
 def read_clean(spec: str) -> list[str]:
     """Clean web documents from `PATH` or `PATH@START:END` (documents START to END-1 of the
     file, either bound may be left out), page-normalized as the pipeline's normalize stage
@@ -191,18 +208,8 @@ def read_clean(spec: str) -> list[str]:
 
     path, _, span = spec.partition("@")
     if path.endswith(".txt"):
-        docs, current, size = [], [], 0
         with open(path, encoding="utf-8") as f:
-            for line in f.read().splitlines():
-                if not line.strip():
-                    continue
-                current.append(line)
-                size += len(line) + 1
-                if size >= TXT_DOC_CHARS:
-                    docs.append("\n".join(current))
-                    current, size = [], 0
-        if current:
-            docs.append("\n".join(current))
+            docs = paragraph_documents(f.read(), TXT_DOC_CHARS)
     else:
         with open(path, "rb") as raw:
             data = raw.read()
