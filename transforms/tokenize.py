@@ -41,6 +41,7 @@ from tokenizer.plan import (
     join_shard,
     token_copies,
 )
+from transforms.common import split_by_type
 from transforms.write import WriteFile
 
 ROWS_PER_ROW_GROUP = 1024
@@ -164,8 +165,8 @@ class _Unpacked:
 class _PackGroup(beam.DoFn):
     """(group, [TokenCopy or None]) -> (shard, ShardShape | RowBlock) (see
     `TokenShardsConfig.pack_group`), and an _Unpacked for every copy the shards do not hold
-    whole. None is the marker that keeps an empty group present. One mixed output, split by
-    type: the DaskRunner of apache-beam 2.77 sends every tagged output to every consumer."""
+    whole. None is the marker that keeps an empty group present. One mixed output, split
+    with `split_by_type` (tagged outputs do not work on the DaskRunner)."""
 
     def __init__(self, config: TokenShardsConfig):
         self.config = config
@@ -242,15 +243,14 @@ class PackAndWrite(beam.PTransform):
                 beam.pvalue.AsSingleton(layout),
             )
         )
+        parts, unpacked_copies = split_by_type(packed, "Split", tuple, _Unpacked)
         unpacked = (
-            packed
-            | "Unpacked" >> beam.Filter(lambda x: isinstance(x, _Unpacked))
+            unpacked_copies
             | "UnpackedKeys" >> beam.Map(lambda u: (u.key, u.copies))
             | "UnpackedPerDocument" >> beam.CombinePerKey(add_unpacked)
         )
         shards = (
-            packed
-            | "Parts" >> beam.Filter(lambda x: not isinstance(x, _Unpacked))
+            parts
             | "Assemble" >> beam.GroupByKey()
             | "Serialize" >> beam.MapTuple(assemble_shard)
             | "Write" >> beam.ParDo(WriteFile(self.output_dir))
