@@ -58,7 +58,6 @@ def apply_dofn_to_bundle(
     `side_views` holds (view class, view options, window fn) per side input and `sides` the
     side inputs' values, in the same order."""
     from apache_beam.runners.common import DoFnInvoker
-    from apache_beam.runners.dask.transform_evaluator import get_windowed_value
     from apache_beam.transforms.sideinputs import SideInputMap
 
     invoker_args, invoker_kwargs, receivers = copy.deepcopy(
@@ -66,7 +65,7 @@ def apply_dofn_to_bundle(
     )
     if side_views:
         invoker_kwargs["side_inputs"] = [
-            SideInputMap(view, options, [get_windowed_value(v, window_fn) for v in values])
+            SideInputMap(view, options, [windowed(v, window_fn) for v in values])
             for (view, options, window_fn), values in zip(side_views, sides, strict=True)
         ]
     receivers.values.clear()
