@@ -96,6 +96,17 @@ def _substituted(text: str) -> str:
     return text
 
 
+def equal_slices(words: list[str], most: int) -> list[list[str]]:
+    """`words` cut into ceil(n / most) consecutive slices of equal size (+-1 word, the
+    longer ones first), so no slice is a short leftover; [] without words."""
+    if not words:
+        return []
+    count = -(-len(words) // most)
+    step, extra = divmod(len(words), count)
+    bounds = [i * step + min(i, extra) for i in range(count + 1)]
+    return [words[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
+
+
 def windows(
     text: str,
     window_words: int = DEFAULT_WINDOW_WORDS,
@@ -118,13 +129,8 @@ def windows(
         if size <= window_words:
             parts = ((line, size),)
         else:
-            words = line.split(" ")
-            count = -(-size // window_words)
-            step, extra = divmod(size, count)
-            bounds = [i * step + min(i, extra) for i in range(count + 1)]
-            parts = [
-                (" ".join(words[a:b]), b - a) for a, b in zip(bounds, bounds[1:], strict=False)
-            ]
+            slices = equal_slices(line.split(" "), window_words)
+            parts = [(" ".join(piece), len(piece)) for piece in slices]
         for part, words_in_part in parts:
             if (
                 sizes

@@ -70,6 +70,7 @@ from transforms.toxicity.classifier import (
     CLEAN_LABEL,
     DEFAULT_WINDOW_WORDS,
     TOXIC_LABEL,
+    equal_slices,
     normalize_text,
     normalized_lines,
     windows,
@@ -241,14 +242,7 @@ def clean_examples(docs: Sequence[str], window_words: int, min_words: int) -> li
         lines = normalized_lines(doc)
         examples.update(" ".join(words) for words in lines)
         words = [w for line in lines for w in line]
-        if words:
-            count = -(-len(words) // window_words)
-            size, extra = divmod(len(words), count)
-            start = 0
-            for i in range(count):
-                end = start + size + (i < extra)
-                examples.add(" ".join(words[start:end]))
-                start = end
+        examples.update(" ".join(piece) for piece in equal_slices(words, window_words))
     return sorted(examples)
 
 
