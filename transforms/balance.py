@@ -407,6 +407,4 @@ class Balance(beam.PTransform):
 
 
 # Runs only when `targets` are set; its manifest section says how it chose the mix.
-BALANCE = Stage(
-    STAGE, BalanceConfig.from_dict, Balance, runs_on=TOKENS, active=lambda c: c.enabled
-)
+BALANCE = Stage(STAGE, BalanceConfig.from_dict, Balance, runs_on=TOKENS, active=lambda c: c.enabled)
