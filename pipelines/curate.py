@@ -61,8 +61,8 @@ from transforms.stage import DOCUMENTS, FILES, TOKENS
 from transforms.tokenize import (
     EncodedDocument,
     EncodeDocuments,
-    PackAndWrite,
-    unpacked_totals,
+    WriteTokens,
+    token_sections,
     with_packed_copies,
 )
 from transforms.train_tokenizer import TrainTokenizer
@@ -132,19 +132,23 @@ def build(pipeline: beam.Pipeline, config: CurateConfig, registry: Registry = RE
         target_bytes=config.target_shard_bytes,
         eos_token=config.tokenizer.eos_token,
         pad_token=config.tokenizer.pad_token,
+        formats=config.output_formats,
     )
-    # Shard metadata dicts (path, rows, tokens, sha256), the one ShardLayout, and the
-    # copies the shards do not hold whole (few: a group's last rows), per document.
-    packed = encoded | "Tokens" >> PackAndWrite(tokenizer_json, out, layout_config)
-    token_shards, layout, unpacked_per_doc = packed
+    # Token file metadata dicts (path, tokens, sha256, ...), each split's ShardLayout, and
+    # the copies the parquet shards do not hold whole (few: a group's last rows).
+    fraction = config.validation_fraction
+    token_files, layouts, unpacked_per_doc = encoded | "TokenFiles" >> WriteTokens(
+        tokenizer_json, out, layout_config, fraction
+    )
     # Every document says how often it is in the token shards, whole and cut short.
     docs = encoded | "CuratedDocuments" >> beam.Map(
-        with_packed_copies, beam.pvalue.AsDict(unpacked_per_doc)
+        with_packed_copies, beam.pvalue.AsDict(unpacked_per_doc), fraction
     )
-    side = {**run.manifest_sections, "layout": beam.pvalue.AsSingleton(layout)}
+    side = {**run.manifest_sections, "layout_config": layout_config}
+    side.update({f"{_LAYOUT}{s}": beam.pvalue.AsSingleton(v) for s, v in layouts.items()})
     side["unpacked"] = beam.pvalue.AsDict(unpacked_per_doc)
     doc_shards = docs | "Documents" >> _write_documents(out, config.target_shard_bytes)
-    written = {"documents": doc_shards, "tokens": token_shards, "tokenizer": tokenizer_file}
+    written = {"documents": doc_shards, "tokens": token_files, "tokenizer": tokenizer_file}
     # Dropped text leaves redacted like the kept documents (stages.pii.rejected_text and
     # dead_letter_snippets); only the written text changes, Accounting counts the records.
     pii = configs.get(PII_STAGE)  # None in a registry without the PII stage
@@ -312,6 +316,7 @@ def _tokenizer_facts(tokenizer_json: str, tokens: TokenizerConfig, sample: dict 
 
 
 _SECTION = "section:"  # side inputs of _write_manifest that are stages' manifest sections
+_LAYOUT = "layout:"  # side inputs of _write_manifest that are a split's ShardLayout
 
 
 def _write_manifest(
@@ -324,13 +329,16 @@ def _write_manifest(
     tokens,
     tokenizer,
     dead_letter,
-    layout,
+    layout_config,
     unpacked,
     rejected=None,
-    **stage_sections,
+    **sides,
 ):
-    token_shards = shard_listing(tokens)
-    sections = {k.removeprefix(_SECTION): v for k, v in stage_sections.items()}
+    sections = {k.removeprefix(_SECTION): v for k, v in sides.items() if k.startswith(_SECTION)}
+    layouts = {k.removeprefix(_LAYOUT): v for k, v in sides.items() if k.startswith(_LAYOUT)}
+    token_output = token_sections(
+        layout_config, config.validation_fraction, tokens, layouts, unpacked
+    )
     manifest = {
         "manifest_version": MANIFEST_VERSION,
         "config": config.to_dict(),
@@ -338,15 +346,7 @@ def _write_manifest(
         BALANCE_STAGE: None,  # null in a run without balancing: readers look for the key
         **sections,
         "tokenizer": tokenizer[0] if tokenizer else None,
-        "tokens": {
-            "seq_len": config.pack.seq_len,
-            "dp_world_size": config.dp_world_size,
-            "rows": sum(s["rows"] for s in token_shards),
-            "tokens": sum(s["tokens"] for s in token_shards),
-            **layout.to_dict(),
-            **unpacked_totals(unpacked),
-            "shards": token_shards,
-        },
+        **token_output,
         "documents": {"shards": shard_listing(documents)},
         "rejected": {"shards": shard_listing(rejected)} if rejected is not None else None,
         "dead_letter": {"shards": shard_listing(dead_letter)},

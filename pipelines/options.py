@@ -28,12 +28,14 @@ from dataclasses import dataclass, field
 import yaml
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from tokenizer.formats import OUTPUT_FORMATS, PARQUET, check_formats
 from tokenizer.pack import TAIL_DROP, TAIL_PAD, PackConfig
 from tokenizer.train import EOS_TOKEN, PAD_TOKEN, TokenizerConfig
 from transforms.settings import DEFAULT_CODE_SOURCES
 
 DEFAULT_OUTPUT = "./out/curate"
 DEFAULT_SOURCE = "default"
+DEFAULT_VALIDATION_FRACTION = 0.005
 _TAGGED_INPUT = re.compile(r"^([A-Za-z0-9_.-]+)=(.+)$")
 EXIT_FAILED = 1  # the run finished but its result is not usable (RunFailed, unbalanced)
 EXIT_USAGE = 2  # nothing was run: a flag, the config, an input or the output is wrong
@@ -158,6 +160,22 @@ class CurateOptions(PipelineOptions):
             help="Last partial row of each token shard: drop it (counted) or pad it.",
         )
         parser.add_argument(
+            "--output_format",
+            action="append",
+            choices=OUTPUT_FORMATS,
+            default=None,
+            help="Token files to write, repeatable: parquet (packed rows, the default), "
+            "megatron (.bin/.idx indexed datasets), nanogpt (flat uint16/uint32 binaries), "
+            "litdata (TokensLoader chunks). The document formats hold every copy whole.",
+        )
+        parser.add_argument(
+            "--validation_fraction",
+            type=float,
+            default=DEFAULT_VALIDATION_FRACTION,
+            help="Share of documents that go to the validation split, chosen by a stable "
+            "hash of their id (all copies on one side); 0 writes no validation split.",
+        )
+        parser.add_argument(
             "--stages",
             type=parse_json_mapping,
             default={},
@@ -207,10 +225,18 @@ class CurateConfig:
     stages: dict = field(default_factory=dict)
     # Read only these of the matched files (an incremental refresh); None reads them all.
     only_files: frozenset[str] | None = None
+    output_formats: tuple[str, ...] = (PARQUET,)
+    validation_fraction: float = DEFAULT_VALIDATION_FRACTION
 
     def __post_init__(self):
         if self.dp_world_size < 1:
             raise ValueError(f"--dp_world_size must be at least 1, got {self.dp_world_size}")
+        if not 0 <= self.validation_fraction < 1:
+            raise ValueError(
+                f"--validation_fraction must be at least 0 and below 1, "
+                f"got {self.validation_fraction}"
+            )
+        object.__setattr__(self, "output_formats", check_formats(self.output_formats))
 
     def to_dict(self) -> dict:
         return {
@@ -227,6 +253,8 @@ class CurateConfig:
             "pad_token": self.tokenizer.pad_token,
             "target_shard_bytes": self.target_shard_bytes,
             "write_rejected": self.write_rejected,
+            "output_format": list(self.output_formats),
+            "validation_fraction": self.validation_fraction,
             "code_sources": list(self.code_sources),
             "stages": self.stages,
             **({"only_files": sorted(self.only_files)} if self.only_files is not None else {}),
@@ -406,6 +434,8 @@ def _curate_config(opts: CurateOptions, inputs: list[str]) -> CurateConfig:
         dp_world_size=opts.dp_world_size,
         target_shard_bytes=opts.target_shard_bytes,
         write_rejected=opts.write_rejected,
+        output_formats=tuple(opts.output_format or (PARQUET,)),
+        validation_fraction=opts.validation_fraction,
         code_sources=tuple(opts.code_sources),
         stages=_with_base_url(opts.stages or {}, opts.commoncrawl_base_url),
     )

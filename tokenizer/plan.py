@@ -23,6 +23,7 @@ import numpy as np
 
 from schemas.document import stable_hash64, text_key
 from schemas.shards import shard_count
+from tokenizer.formats import DOCUMENT_FORMATS, PARQUET, TRAIN, document_files
 from tokenizer.layout import ShardLayout, layout_for
 from tokenizer.pack import PackConfig, pack
 from tokenizer.train import EOS_TOKEN, PAD_TOKEN
@@ -50,6 +51,13 @@ class TokenCopy(NamedTuple):
     def tokens(self) -> int:
         """Tokens the copy takes in the packed stream (ids + end-of-text)."""
         return len(self.ids) + 1
+
+
+def in_validation(doc_id: str, fraction: float) -> bool:
+    """Whether a document belongs to the validation split: a stable hash of its id alone
+    (salted, so that it does not follow the packing order), so every copy of it, and the
+    near-duplicate cluster it survived for, stays on one side."""
+    return stable_hash64(f"validation\x00{doc_id}") < fraction * 2.0**64
 
 
 def copy_keys(doc_id: str, text: str, copies: int = 1) -> list[CopyKey]:
@@ -122,13 +130,16 @@ class TokenShardsConfig:
     """How the token shards are laid out. pack: row length and tail (tokenizer.pack);
     dp_world_size: the shard count is a multiple of it; target_bytes: int32 tokens per shard
     to aim at; eos_token follows every document, pad_token fills a padded tail (both are
-    looked up in the tokenizer)."""
+    looked up in the tokenizer); split names the files (`tokenizer.formats`); formats: the
+    token files to write (`tokenizer.formats.OUTPUT_FORMATS`)."""
 
     pack: PackConfig = field(default_factory=PackConfig)
     dp_world_size: int = 1
     target_bytes: int = 256 << 20
     eos_token: str = EOS_TOKEN
     pad_token: str = PAD_TOKEN
+    split: str = TRAIN
+    formats: tuple[str, ...] = (PARQUET,)
 
     def shard_count(self, total_tokens: int) -> int:
         """Groups (and shards) for `total_tokens` tokens in the stream."""
@@ -155,6 +166,8 @@ class TokenShardsConfig:
     ) -> list[tuple[int, ShardShape | RowBlock]]:
         """Pack one group's copies in key order -> (shard, part) for the shard of the same
         index (its ShardShape) and for every block of rows the group sends (RowBlock)."""
+        if PARQUET not in self.formats:
+            return []
         eos_id, pad_id = special_ids
         ordered = sorted(members, key=lambda c: c.key)
         packed = pack([c.ids for c in ordered], eos_id, pad_id, self.pack)
@@ -167,6 +180,19 @@ class TokenShardsConfig:
             )
         return parts
 
+    def document_files(
+        self, group: int, members: Iterable[TokenCopy], eos_id: int, vocab_size: int, count: int
+    ) -> list[tuple[str, bytes, dict]]:
+        """One group's files in every document format asked for (`tokenizer.formats`): its
+        copies whole, in key order, as (relative path, bytes, metadata); `count` groups."""
+        ordered = [c.ids for c in sorted(members, key=lambda c: c.key)]
+        return [
+            file
+            for fmt in self.formats
+            if fmt in DOCUMENT_FORMATS
+            for file in document_files(fmt, self.split, group, count, ordered, eos_id, vocab_size)
+        ]
+
     def unpacked_copies(
         self, group: int, members: Iterable[TokenCopy], layout: ShardLayout
     ) -> list[tuple[tuple[str, bytes], UnpackedCopies]]:
@@ -174,7 +200,10 @@ class TokenShardsConfig:
         content hash), UnpackedCopies of one copy). The shards keep a leading run of a
         group's rows (`ShardLayout.kept_rows`), so in key order the copies are whole, then
         at most one is cut, then the rest are dropped. Only a group's last rows are left
-        out (a dropped tail and under one row per shard to even them out), so these are few."""
+        out (a dropped tail and under one row per shard to even them out), so these are few.
+        Without parquet rows, every copy is whole in the document formats."""
+        if PARQUET not in self.formats:
+            return []
         kept = layout.kept_rows(group) * layout.seq_len
         ordered = sorted(members, key=lambda c: c.key)
         ends = np.cumsum(np.fromiter((c.tokens for c in ordered), np.int64, len(ordered)))

@@ -30,10 +30,20 @@ def _load_manifest(output_dir: str) -> dict:
         return json.load(f)
 
 
-def shard_paths(output_dir: str) -> list[str]:
-    """The token shard paths listed in `output_dir/manifest.json`, in shard order."""
-    manifest = _load_manifest(output_dir)
-    return [os.path.join(output_dir, s["path"]) for s in manifest["tokens"]["shards"]]
+def _split_section(manifest: dict, split: str) -> dict:
+    """The manifest's parquet section of `split` ("train" or "validation")."""
+    if split not in ("train", "validation"):
+        raise ValueError(f"split must be 'train' or 'validation', got {split!r}")
+    section = manifest["tokens"] if split == "train" else manifest.get("validation")
+    if section is None:
+        raise ValueError("this run has no validation split (it ran with --validation_fraction 0)")
+    return section
+
+
+def shard_paths(output_dir: str, split: str = "train") -> list[str]:
+    """The token shard paths of `split` listed in `output_dir/manifest.json`, in order."""
+    section = _split_section(_load_manifest(output_dir), split)
+    return [os.path.join(output_dir, s["path"]) for s in section["shards"]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +64,8 @@ def _check_int(name: str, value, minimum: int) -> None:
 
 
 class SequenceReader:
-    """The packed sequences data-parallel `rank` of `world_size` reads from a shard directory.
+    """The packed sequences data-parallel `rank` of `world_size` reads from a shard directory,
+    of the train split or, with `split="validation"`, the validation split.
 
     Shard i of `output_dir/manifest.json` belongs to rank i % world_size, so the shard count
     must be a multiple of world_size. `shuffle_seed=None` keeps shard order then row order
@@ -71,6 +82,7 @@ class SequenceReader:
         *,
         shuffle_seed: int | None = None,
         epoch: int = 0,
+        split: str = "train",
     ):
         _check_int("world_size", world_size, 1)
         _check_int("rank", rank, 0)
@@ -79,8 +91,7 @@ class SequenceReader:
         if shuffle_seed is not None:
             _check_int("shuffle_seed", shuffle_seed, 0)
         _check_int("epoch", epoch, 0)
-        manifest = _load_manifest(output_dir)
-        tokens = manifest["tokens"]
+        tokens = _split_section(_load_manifest(output_dir), split)
         paths = [os.path.join(output_dir, s["path"]) for s in tokens["shards"]]
         if len(paths) % world_size:
             raise ValueError(
@@ -189,13 +200,17 @@ def iter_sequences(
     epoch: int = 0,
     start: int = 0,
     with_doc_starts: bool = False,
+    split: str = "train",
 ) -> Iterator[np.ndarray] | Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Yield the packed rows data-parallel `rank` of `world_size` reads from `output_dir`.
+    """Yield the packed rows data-parallel `rank` of `world_size` reads from `output_dir`'s
+    `split` ("train" or "validation").
 
     Rows are int32 arrays of seq_len, or (input_ids, doc_starts) int32 array pairs when
     `with_doc_starts`. Order, shuffle and resume (`start` = sequences to skip) are those of
     `SequenceReader`; arguments are checked (ValueError) when this is called, not when the
     iterator is first advanced.
     """
-    reader = SequenceReader(output_dir, rank, world_size, shuffle_seed=shuffle_seed, epoch=epoch)
+    reader = SequenceReader(
+        output_dir, rank, world_size, shuffle_seed=shuffle_seed, epoch=epoch, split=split
+    )
     return reader.iter(start, with_doc_starts)

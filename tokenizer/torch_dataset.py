@@ -41,11 +41,12 @@ class TokenShardDataset(IterableDataset):
         start: int = 0,
         *,
         batch_size: int = 1,
+        split: str = "train",
     ):
         super().__init__()
         _check_int("batch_size", batch_size, 1)
         self.reader = SequenceReader(
-            output_dir, rank, world_size, shuffle_seed=shuffle_seed, epoch=epoch
+            output_dir, rank, world_size, shuffle_seed=shuffle_seed, epoch=epoch, split=split
         )
         self.reader.iter(start)  # validates start now rather than in a worker
         self.start = start

@@ -30,7 +30,9 @@ from tokenizer.encode import (
     encode_texts,
     load_tokenizer,
 )
+from tokenizer.formats import DOCUMENT_FORMATS, LITDATA, PARQUET, SPLITS, TRAIN, VALIDATION
 from tokenizer.layout import ShardLayout
+from tokenizer.litdata import litdata_index
 from tokenizer.plan import (
     RowBlock,
     ShardShape,
@@ -38,6 +40,7 @@ from tokenizer.plan import (
     UnpackedCopies,
     add_totals,
     add_unpacked,
+    in_validation,
     join_shard,
     token_copies,
 )
@@ -50,6 +53,7 @@ ROWS_PER_ROW_GROUP = 1024
 # leaves out. A copy that is neither fell wholly in those rows.
 PACKED_COPIES_KEY = "tokens.copies"
 CUT_COPIES_KEY = "tokens.cut_copies"
+VALIDATION_KEY = "tokens.validation"  # 1 for a document of the validation split, else 0
 
 
 @dataclass(slots=True)
@@ -74,12 +78,20 @@ def encode_documents(tokenizer, docs: list[Document]) -> list[EncodedDocument]:
     return [EncodedDocument(doc, doc_ids) for doc, doc_ids in zip(docs, ids, strict=True)]
 
 
-def with_packed_copies(encoded: EncodedDocument, unpacked: Mapping) -> Document:
+def with_packed_copies(
+    encoded: EncodedDocument, unpacked: Mapping, validation_fraction: float
+) -> Document:
     """The encoded document's Document with PACKED_COPIES_KEY and CUT_COPIES_KEY set, from
-    (doc id, content hash) -> UnpackedCopies of the documents not whole in the shards."""
+    (doc id, content hash) -> UnpackedCopies of the documents not whole in the parquet
+    shards, and VALIDATION_KEY."""
     doc = encoded.doc
     cut, dropped = unpacked.get((doc.id, text_key(doc.text)), UnpackedCopies())
-    scores = {**doc.scores, PACKED_COPIES_KEY: encoded.copies - cut - dropped, CUT_COPIES_KEY: cut}
+    scores = {
+        **doc.scores,
+        PACKED_COPIES_KEY: encoded.copies - cut - dropped,
+        CUT_COPIES_KEY: cut,
+        VALIDATION_KEY: int(in_validation(doc.id, validation_fraction)),
+    }
     return dataclasses.replace(doc, scores=scores)
 
 
@@ -162,11 +174,21 @@ class _Unpacked:
     copies: UnpackedCopies
 
 
+@dataclass(frozen=True, slots=True)
+class _DocumentFile:
+    """A file of a document format (`tokenizer.formats`): relative path, bytes, metadata."""
+
+    path: str
+    data: bytes
+    metadata: dict
+
+
 class _PackGroup(beam.DoFn):
     """(group, [TokenCopy or None]) -> (shard, ShardShape | RowBlock) (see
-    `TokenShardsConfig.pack_group`), and an _Unpacked for every copy the shards do not hold
-    whole. None is the marker that keeps an empty group present. One mixed output, split
-    with `split_by_type` (tagged outputs do not work on the DaskRunner)."""
+    `TokenShardsConfig.pack_group`), a _DocumentFile per file of the group in each document
+    format, and an _Unpacked for every copy the shards do not hold whole. None is the
+    marker that keeps an empty group present. One mixed output, split with `split_by_type`
+    (tagged outputs do not work on the DaskRunner)."""
 
     def __init__(self, config: TokenShardsConfig):
         self.config = config
@@ -176,18 +198,26 @@ class _PackGroup(beam.DoFn):
 
     def process(self, group, tokenizer_json, layout: ShardLayout):
         index, members = group
-        special_ids = self.config.special_ids(self.cache.get(tokenizer_json))
+        tokenizer = self.cache.get(tokenizer_json)
+        special_ids = self.config.special_ids(tokenizer)
         copies = [m for m in members if m is not None]
         yield from self.config.pack_group(index, copies, special_ids, layout)
+        vocab_size = tokenizer.get_vocab_size(with_added_tokens=True)
+        for path, data, metadata in self.config.document_files(
+            index, copies, special_ids[0], vocab_size, layout.shard_count
+        ):
+            yield _DocumentFile(path, data, metadata)
         for key, unpacked in self.config.unpacked_copies(index, copies, layout):
             yield _Unpacked(key, unpacked)
 
 
-def assemble_shard(shard: int, parts: list[ShardShape | RowBlock]):
+def assemble_shard(split: str, shard: int, parts: list[ShardShape | RowBlock]):
     """A shard's parts -> (relative path, parquet bytes, metadata)."""
     count, rows, doc_starts = join_shard(shard, parts)
-    name = shard_name("tokens", shard, count, "parquet")
+    name = shard_name(split, shard, count, "parquet")
     metadata = {
+        "format": PARQUET,
+        "split": split,
         "rows": int(rows.shape[0]),
         "tokens": int(rows.size),
         "document_starts": sum(len(s) for s in doc_starts),
@@ -243,16 +273,144 @@ class PackAndWrite(beam.PTransform):
                 beam.pvalue.AsSingleton(layout),
             )
         )
-        parts, unpacked_copies = split_by_type(packed, "Split", tuple, _Unpacked)
+        parts, files, unpacked_copies = split_by_type(
+            packed, "Split", tuple, _DocumentFile, _Unpacked
+        )
         unpacked = (
             unpacked_copies
             | "UnpackedKeys" >> beam.Map(lambda u: (u.key, u.copies))
             | "UnpackedPerDocument" >> beam.CombinePerKey(add_unpacked)
         )
+        split = config.split
         shards = (
             parts
             | "Assemble" >> beam.GroupByKey()
-            | "Serialize" >> beam.MapTuple(assemble_shard)
+            | "Serialize" >> beam.MapTuple(lambda shard, parts: assemble_shard(split, shard, parts))
             | "Write" >> beam.ParDo(WriteFile(self.output_dir))
         )
-        return shards, layout, unpacked
+        document_files = (
+            files
+            | "DocumentFiles" >> beam.Map(lambda f: (f.path, f.data, f.metadata))
+            | "WriteDocumentFiles" >> beam.ParDo(WriteFile(self.output_dir))
+        )
+        written = (shards, document_files) | "AllFiles" >> beam.Flatten()
+        return written, layout, unpacked
+
+
+class WriteTokens(beam.PTransform):
+    """EncodedDocuments -> every token file of the run: the documents of each split
+    (`in_validation`, none to validation when `validation_fraction` is 0) through
+    PackAndWrite in each format of `config.formats`, plus litdata's index.json per split.
+    -> (file metadata dicts, {split: one-element PCollection of its ShardLayout},
+    ((doc id, content hash), UnpackedCopies) of both splits); `token_sections` turns them
+    into the manifest's sections."""
+
+    def __init__(self, tokenizer_json, output_dir: str, config: TokenShardsConfig, fraction=0.0):
+        super().__init__()
+        self.tokenizer_json = tokenizer_json
+        self.output_dir = output_dir
+        self.config = config
+        self.fraction = fraction
+
+    def expand(self, encoded):
+        fraction = self.fraction
+        splits = {TRAIN: encoded}
+        if fraction:
+            splits = {
+                TRAIN: encoded
+                | "TrainSplit" >> beam.Filter(lambda e: not in_validation(e.doc.id, fraction)),
+                VALIDATION: encoded
+                | "ValidationSplit" >> beam.Filter(lambda e: in_validation(e.doc.id, fraction)),
+            }
+        files, layouts, unpacked = [], {}, []
+        for split, docs in splits.items():
+            config = dataclasses.replace(self.config, split=split)
+            name = "Tokens" if split == TRAIN else "ValidationTokens"
+            written, layout, not_whole = docs | name >> PackAndWrite(
+                self.tokenizer_json, self.output_dir, config
+            )
+            files.append(written)
+            layouts[split] = layout
+            unpacked.append(not_whole)
+        files = files | "TokenFiles" >> beam.Flatten()
+        if LITDATA in self.config.formats:
+            indexes = (
+                files
+                | "LitdataChunks" >> beam.Filter(lambda m: m["format"] == LITDATA)
+                | "LitdataBySplit" >> beam.Map(lambda m: (m["split"], m))
+                | "LitdataGroup" >> beam.GroupByKey()
+                | "LitdataIndex" >> beam.MapTuple(_litdata_index_file)
+                | "LitdataWriteIndex" >> beam.ParDo(WriteFile(self.output_dir))
+            )
+            files = (files, indexes) | "WithLitdataIndex" >> beam.Flatten()
+        return files, layouts, unpacked | "Unpacked" >> beam.Flatten()
+
+
+def _litdata_index_file(split: str, chunks) -> tuple[str, bytes, dict]:
+    """litdata's index.json of one split's chunk files."""
+    chunks = sorted(chunks, key=lambda m: m["path"])
+    listing = [
+        {"filename": m["path"].rsplit("/", 1)[1], "tokens": m["tokens"], "bytes": m["bytes"]}
+        for m in chunks
+    ]
+    data = litdata_index(listing, np.dtype(chunks[0]["dtype"]))
+    facts = {"format": LITDATA, "split": split, "dtype": chunks[0]["dtype"], "documents": 0}
+    return f"{LITDATA}/{split}/index.json", data, {**facts, "tokens": 0}
+
+
+def token_sections(
+    config: TokenShardsConfig, fraction: float, files: list[dict], layouts: dict, unpacked
+) -> dict:
+    """The manifest's token sections from WriteTokens' outputs: `tokens` (the train
+    split's parquet rows, as ever), `validation` (the same for the validation split, None
+    without one), `splits` (copies and tokens each side) and `formats` (the document
+    formats' files per split)."""
+
+    def parquet(split: str) -> dict:
+        shards = sorted(
+            (m for m in files if m["format"] == PARQUET and m["split"] == split),
+            key=lambda m: m["path"],
+        )
+        not_whole = {
+            k: u
+            for k, u in unpacked.items()
+            if in_validation(k[0], fraction) == (split == VALIDATION)
+        }
+        return {
+            "seq_len": config.pack.seq_len,
+            "dp_world_size": config.dp_world_size,
+            "rows": sum(s["rows"] for s in shards),
+            "tokens": sum(s["tokens"] for s in shards),
+            **layouts[split].to_dict(),
+            **unpacked_totals(not_whole),
+            "shards": shards,
+        }
+
+    formats = {}
+    for fmt in (f for f in config.formats if f in DOCUMENT_FORMATS):
+        section = {}
+        for split in layouts:
+            listed = sorted(
+                (m for m in files if m["format"] == fmt and m["split"] == split),
+                key=lambda m: m["path"],
+            )
+            section[split] = {
+                "dtype": listed[0]["dtype"] if listed else None,
+                "files": [
+                    {k: v for k, v in m.items() if k not in ("format", "split", "dtype")}
+                    for m in listed
+                ],
+            }
+        formats[fmt] = section
+    splits = {
+        split: {"copies": sum(layout.group_documents), "tokens": sum(layout.group_tokens)}
+        for split, layout in sorted(layouts.items(), key=lambda kv: SPLITS.index(kv[0]))
+    }
+    return {
+        "tokens": parquet(TRAIN),
+        "validation": {"fraction": fraction, **parquet(VALIDATION)}
+        if VALIDATION in layouts
+        else None,
+        "splits": splits,
+        "formats": formats,
+    }

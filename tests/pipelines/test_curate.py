@@ -73,11 +73,13 @@ def test_output_follows_the_contract(sample_run):
     assert documents.schema.equals(DOCUMENT_SCHEMA)
     assert documents.num_rows == manifest["records"]["kept"]
     assert len(set(documents.column("id").to_pylist())) == documents.num_rows
-    tokens = pq.read_table(out / "tokens")
+    tokens = pq.read_table(out / "tokens")  # both splits, as HF datasets would read them
     assert tokens.schema.equals(TOKENS_SCHEMA)
     lengths = {len(row) for row in tokens.column("input_ids").to_pylist()}
     assert lengths == {256}
-    assert tokens.num_rows == manifest["tokens"]["rows"] > 0
+    validation = manifest["validation"]
+    assert tokens.num_rows == manifest["tokens"]["rows"] + validation["rows"]
+    assert manifest["tokens"]["rows"] > validation["rows"] > 0
     tokenizer = Tokenizer.from_file(str(out / "tokenizer" / "tokenizer.json"))
     assert tokenizer.get_vocab_size() <= 2000
     facts = manifest["tokenizer"]
@@ -89,7 +91,7 @@ def test_output_follows_the_contract(sample_run):
         manifest["tokenizer"]["sha256"]
         == hashlib.sha256((out / "tokenizer" / "tokenizer.json").read_bytes()).hexdigest()
     )
-    for shard in manifest["tokens"]["shards"]:
+    for shard in manifest["tokens"]["shards"] + validation["shards"]:
         data = (out / shard["path"]).read_bytes()
         assert shard["sha256"] == hashlib.sha256(data).hexdigest()
         assert shard["rows"] == pq.read_metadata(out / shard["path"]).num_rows
@@ -123,10 +125,11 @@ def test_token_shards_hold_exactly_the_curated_documents(sample_run):
     tokenizer = Tokenizer.from_file(str(out / "tokenizer" / "tokenizer.json"))
     texts = pq.read_table(out / "documents").column("text").to_pylist()
     expected = sum(len(tokenizer.encode(t, add_special_tokens=False).ids) + 1 for t in texts)
-    info = manifest["tokens"]
-    assert info["document_tokens"] == expected
-    evened_out = info["rows_dropped_for_equal_shards"] * info["seq_len"]
-    assert info["tokens"] + info["tail_tokens_dropped"] + evened_out == expected
+    splits = manifest["splits"]
+    assert splits["train"]["tokens"] + splits["validation"]["tokens"] == expected
+    for info in (manifest["tokens"], manifest["validation"]):
+        evened_out = info["rows_dropped_for_equal_shards"] * info["seq_len"]
+        assert info["tokens"] + info["tail_tokens_dropped"] + evened_out == info["document_tokens"]
     # Every complete document between two starts decodes to one curated text.
     eos = manifest["tokenizer"]["eos_id"]
     stream = np.concatenate(list(iter_sequences(str(out))))
@@ -200,7 +203,7 @@ def test_shard_count_is_a_multiple_of_the_world_size(sample_inputs, tmp_path):
     shards = manifest["tokens"]["shards"]
     assert len(shards) == 4
     assert [s["path"] for s in shards] == [
-        f"tokens/tokens-{i:05d}-of-00004.parquet" for i in range(4)
+        f"tokens/train-{i:05d}-of-00004.parquet" for i in range(4)
     ]
     # Every shard, so every rank, holds the same number of rows; fewer than 4 are left out.
     assert {s["rows"] for s in shards} == {manifest["tokens"]["rows_per_shard"]}
@@ -238,7 +241,7 @@ def test_no_arguments_runs_the_demo(tmp_path):
     assert (out / "tokenizer" / "tokenizer.json").is_file()
     assert "<h1>Curate run report</h1>" in (out / "report.html").read_text()
     assert f"report: {out / 'report.html'}" in result.stdout
-    assert list((out / "tokens").glob("tokens-*.parquet"))
+    assert list((out / "tokens").glob("train-*.parquet"))
     assert not (out / "_temporary").exists()
 
 
@@ -362,7 +365,7 @@ def test_a_rerun_replaces_the_previous_run_only_once_it_is_complete(
     argv = [*SMALL, f"--output={out}", f"--input=web={fixtures}/web-jsonl/c4-sample.01.json.gz"]
     run([*argv, "--dp_world_size=2"])
     before = _tree_hashes(out)
-    assert {"tokens/tokens-00001-of-00002.parquet", "report.html"} <= set(before)
+    assert {"tokens/train-00001-of-00002.parquet", "report.html"} <= set(before)
 
     def fail(*args, **kwargs):
         raise RuntimeError("worker lost while writing token shards")
@@ -376,7 +379,9 @@ def test_a_rerun_replaces_the_previous_run_only_once_it_is_complete(
     manifest = run([*argv, "--write_rejected=false"])
     after = _tree_hashes(out)
     listed = {
-        s["path"] for key in ("documents", "tokens", "dead_letter") for s in manifest[key]["shards"]
+        s["path"]
+        for key in ("documents", "tokens", "validation", "dead_letter")
+        for s in manifest[key]["shards"]
     }
     assert set(after) == listed | {"tokenizer/tokenizer.json", "manifest.json", "report.html"}
     assert manifest["config"]["output"] == str(out) and manifest["tokens"]["dp_world_size"] == 1

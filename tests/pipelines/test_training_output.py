@@ -36,8 +36,18 @@ def padded_run(inputs, tmp_path_factory):
     return out, run(argv)
 
 
-def _documents(out: Path):
-    return table_to_documents(pq.read_table(out / "documents"))
+def _documents(out: Path, split: str | None = None):
+    """The run's curated documents; with `split`, only those of that split."""
+    docs = table_to_documents(pq.read_table(out / "documents"))
+    if split is None:
+        return docs
+    return [d for d in docs if d.scores["tokens.validation"] == (split == "validation")]
+
+
+def _splits(manifest: dict) -> list[tuple[str, dict]]:
+    """(split, its parquet section) for every split the run wrote."""
+    sections = [("train", manifest["tokens"]), ("validation", manifest["validation"])]
+    return [(split, section) for split, section in sections if section is not None]
 
 
 def _token_hashes(out: Path) -> list[str]:
@@ -45,25 +55,31 @@ def _token_hashes(out: Path) -> list[str]:
 
 
 def _assert_shards_detokenize_to_the_curated_documents(out: Path, manifest: dict):
-    """The one shard of a padded run, cut at its end-of-text tokens, decodes to exactly the
-    curated texts in shard order, and its document starts follow end-of-text tokens."""
-    assert len(manifest["tokens"]["shards"]) == 1
+    """The one shard of each split of a padded run, cut at its end-of-text tokens, decodes
+    to exactly the curated texts of that split in shard order, and its document starts
+    follow end-of-text tokens."""
+    assert [split for split, _ in _splits(manifest)] == ["train", "validation"]
     tokenizer = Tokenizer.from_file(str(out / "tokenizer" / "tokenizer.json"))
     eos, pad = manifest["tokenizer"]["eos_id"], manifest["tokenizer"]["pad_id"]
-    stream = np.concatenate(list(iter_sequences(str(out))))
-    padding = manifest["tokens"]["pad_tokens"]
-    text_part = stream[: len(stream) - padding]
-    assert (stream[len(text_part) :] == pad).all() and (pad == eos or pad not in text_part)
-    pieces = np.split(text_part, np.flatnonzero(text_part == eos) + 1)
-    assert len(pieces[-1]) == 0  # the stream ends with an end-of-text
-    decoded = [tokenizer.decode(p[:-1].tolist(), skip_special_tokens=False) for p in pieces[:-1]]
-    docs = sorted(_documents(out), key=lambda d: copy_keys(d.id, d.text)[0])
-    assert decoded == [d.text for d in docs]
-    # Document starts in each row point just after an end-of-text (or at the stream start).
-    for row, (ids, starts) in enumerate(iter_sequences(str(out), with_doc_starts=True)):
-        for start in starts:
-            position = row * len(ids) + start
-            assert position == 0 or stream[position - 1] == eos
+    for split, section in _splits(manifest):
+        assert len(section["shards"]) == 1
+        stream = np.concatenate(list(iter_sequences(str(out), split=split)))
+        padding = section["pad_tokens"]
+        text_part = stream[: len(stream) - padding]
+        assert (stream[len(text_part) :] == pad).all() and (pad == eos or pad not in text_part)
+        pieces = np.split(text_part, np.flatnonzero(text_part == eos) + 1)
+        assert len(pieces[-1]) == 0  # the stream ends with an end-of-text
+        decoded = [
+            tokenizer.decode(p[:-1].tolist(), skip_special_tokens=False) for p in pieces[:-1]
+        ]
+        docs = sorted(_documents(out, split), key=lambda d: copy_keys(d.id, d.text)[0])
+        assert decoded == [d.text for d in docs] and docs
+        # Document starts in each row point just after an end-of-text (or at the stream start).
+        rows = iter_sequences(str(out), with_doc_starts=True, split=split)
+        for row, (ids, starts) in enumerate(rows):
+            for start in starts:
+                position = row * len(ids) + start
+                assert position == 0 or stream[position - 1] == eos
 
 
 def test_shards_detokenize_to_the_curated_documents_in_order(padded_run):
@@ -175,37 +191,46 @@ def test_a_balanced_run_meets_its_mix_on_equal_shards(inputs, tmp_path):
         d.source for d in docs for _ in range(int(d.scores["balance.sampled_copies"]))
     )
     assert sampled["web"] > sum(d.source == "web" for d in docs)
-    # The shards hold exactly the selected tokens, on equal shards, less what packing drops.
-    tokens = manifest["tokens"]
-    assert tokens["document_tokens"] == balance["selected_tokens"]
-    assert len(tokens["shards"]) % 2 == 0 and len(tokens["shards"]) > 2
-    assert {s["rows"] for s in tokens["shards"]} == {tokens["rows_per_shard"]}
-    evened_out = tokens["rows_dropped_for_equal_shards"] * tokens["seq_len"]
-    assert (
-        tokens["tokens"] + tokens["tail_tokens_dropped"] + evened_out == balance["selected_tokens"]
-    )
-    # On many shards every end-of-text closes a whole copy and every document start opens a
-    # copy that is whole or cut; what packing left out is counted per document and in all.
+    # The two splits hold exactly the selected tokens, on equal shards, less what packing
+    # drops.
+    splits = manifest["splits"]
+    assert splits["train"]["tokens"] + splits["validation"]["tokens"] == balance["selected_tokens"]
+    assert splits["validation"]["copies"] > 0
     eos = manifest["tokenizer"]["eos_id"]
-    held = list(iter_sequences(str(tmp_path), with_doc_starts=True))
-    whole = sum(int(d.scores["tokens.copies"]) for d in docs)
-    cut = sum(int(d.scores["tokens.cut_copies"]) for d in docs)
-    assert whole == sum(int((ids == eos).sum()) for ids, _ in held)
-    assert whole + cut == sum(len(starts) for _, starts in held)
-    lost = {d.id: d.scores["balance.sampled_copies"] - d.scores["tokens.copies"] for d in docs}
-    assert min(lost.values()) >= 0 and sum(lost.values()) > 0
-    assert cut == tokens["copies_cut"]
-    assert sum(lost.values()) == tokens["copies_cut"] + tokens["copies_dropped"]
-    assert sum(n > 0 for n in lost.values()) == tokens["documents_not_all_copies_whole"]
+    for split, tokens in _splits(manifest):
+        assert tokens["document_tokens"] == splits[split]["tokens"]
+        assert len(tokens["shards"]) % 2 == 0 and len(tokens["shards"]) >= 2
+        assert {s["rows"] for s in tokens["shards"]} == {tokens["rows_per_shard"]}
+        evened_out = tokens["rows_dropped_for_equal_shards"] * tokens["seq_len"]
+        held_tokens = tokens["tokens"] + tokens["tail_tokens_dropped"] + evened_out
+        assert held_tokens == tokens["document_tokens"]
+        # On many shards every end-of-text closes a whole copy and every document start
+        # opens a copy that is whole or cut; what packing left out is counted per document
+        # and in all.
+        split_docs = _documents(tmp_path, split)
+        held = list(iter_sequences(str(tmp_path), with_doc_starts=True, split=split))
+        whole = sum(int(d.scores["tokens.copies"]) for d in split_docs)
+        cut = sum(int(d.scores["tokens.cut_copies"]) for d in split_docs)
+        assert whole == sum(int((ids == eos).sum()) for ids, _ in held)
+        assert whole + cut == sum(len(starts) for _, starts in held)
+        lost = {
+            d.id: d.scores["balance.sampled_copies"] - d.scores["tokens.copies"] for d in split_docs
+        }
+        assert min(lost.values()) >= 0
+        assert cut == tokens["copies_cut"]
+        assert sum(lost.values()) == tokens["copies_cut"] + tokens["copies_dropped"]
+        assert sum(n > 0 for n in lost.values()) == tokens["documents_not_all_copies_whole"]
+    assert manifest["tokens"]["shards"] and len(manifest["tokens"]["shards"]) > 2
+    assert manifest["tokens"]["copies_dropped"] > 0
 
 
-def _copies_in_one_shard(out: Path, manifest: dict) -> tuple[Counter, list[np.ndarray]]:
-    """Decode the one token shard of a run at its document starts: text -> how many whole
-    copies of it (ending in end-of-text) the shard holds, and the pieces cut short."""
-    assert len(manifest["tokens"]["shards"]) == 1
+def _copies_in_one_shard(out: Path, manifest: dict, split: str) -> tuple[Counter, list[np.ndarray]]:
+    """Decode the one token shard of a run's split at its document starts: text -> how many
+    whole copies of it (ending in end-of-text) the shard holds, and the pieces cut short."""
+    assert len(dict(_splits(manifest))[split]["shards"]) == 1
     tokenizer = Tokenizer.from_file(str(out / "tokenizer" / "tokenizer.json"))
     eos = manifest["tokenizer"]["eos_id"]
-    rows = list(iter_sequences(str(out), with_doc_starts=True))
+    rows = list(iter_sequences(str(out), with_doc_starts=True, split=split))
     stream = np.concatenate([ids for ids, _ in rows])
     starts = [r * len(ids) + start for r, (ids, row) in enumerate(rows) for start in row]
     whole, cut = Counter(), []
@@ -226,23 +251,26 @@ def test_documents_say_how_often_they_are_in_the_shards(inputs, tmp_path):
     # Rows long enough that whole documents fall in the dropped last row.
     argv = ["--vocab_size=1500", "--seq_len=1024", f"--stages={targets}", f"--output={tmp_path}"]
     manifest = run([*argv, *(f"--input={s}" for s in inputs)])
-    tokens = manifest["tokens"]
-    assert tokens["tail_tokens_dropped"] > 0 and tokens["copies_cut"] == 1
-    assert tokens["copies_dropped"] > 0
-    whole, cut = _copies_in_one_shard(tmp_path, manifest)
-    docs = _documents(tmp_path)
-    assert (
-        sum(whole.values()) == tokens["documents"] - tokens["copies_cut"] - tokens["copies_dropped"]
-    )
-    assert max(whole.values()) > 1  # repeats are counted
-    for doc in docs:
-        assert doc.scores["tokens.copies"] == whole[doc.text], doc.id
-    (piece,) = cut  # the copy cut at the end is the one document that says so
     tokenizer = Tokenizer.from_file(str(tmp_path / "tokenizer" / "tokenizer.json"))
-    (cut_doc,) = [d for d in docs if d.scores["tokens.cut_copies"]]
-    assert tokenizer.encode(cut_doc.text).ids[: len(piece)] == piece.tolist()
-    short = [d for d in docs if d.scores["tokens.copies"] < d.scores["balance.sampled_copies"]]
-    assert len(short) == tokens["documents_not_all_copies_whole"] > 1
+    assert manifest["tokens"]["copies_dropped"] > 0
+    for split, tokens in _splits(manifest):  # each split is packed on its own
+        assert tokens["tail_tokens_dropped"] > 0 and tokens["copies_cut"] <= 1
+        whole, cut = _copies_in_one_shard(tmp_path, manifest, split)
+        docs = _documents(tmp_path, split)
+        kept = tokens["documents"] - tokens["copies_cut"] - tokens["copies_dropped"]
+        assert sum(whole.values()) == kept
+        for doc in docs:
+            assert doc.scores["tokens.copies"] == whole[doc.text], doc.id
+        # the copy cut at the end is the one document that says so
+        cut_docs = [d for d in docs if d.scores["tokens.cut_copies"]]
+        assert len(cut) == len(cut_docs) == tokens["copies_cut"]
+        for piece, cut_doc in zip(cut, cut_docs, strict=True):
+            assert tokenizer.encode(cut_doc.text).ids[: len(piece)] == piece.tolist()
+        short = [d for d in docs if d.scores["tokens.copies"] < d.scores["balance.sampled_copies"]]
+        assert len(short) == tokens["documents_not_all_copies_whole"]
+    train_whole, _ = _copies_in_one_shard(tmp_path, manifest, "train")
+    assert max(train_whole.values()) > 1  # repeats are counted
+    assert manifest["tokens"]["copies_cut"] == 1
 
 
 def test_train_tokenizer_refuses_a_vocabulary_without_room_for_the_bytes(tmp_path, capsys):

@@ -54,7 +54,7 @@ def test_documents_get_the_copies_packing_kept():
         ("b", text_key("text b")): UnpackedCopies(cut=1, dropped=1),
         ("c", text_key("other text")): UnpackedCopies(dropped=1),
     }
-    scores = [with_packed_copies(e, unpacked).scores for e in encoded]
+    scores = [with_packed_copies(e, unpacked, 0.0).scores for e in encoded]
     assert [(s[PACKED_COPIES_KEY], s[CUT_COPIES_KEY]) for s in scores] == [(1, 0), (1, 1), (2, 0)]
     assert unpacked_totals(unpacked) == {
         "copies_cut": 1,
