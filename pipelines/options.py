@@ -336,7 +336,7 @@ def load_options(argv: list[str] | None) -> PipelineOptions:
     the usage text and exiting deep inside a run. `--help` still prints and exits."""
     argv = list(argv or [])
     check_known_flags(argv)
-    config_path = _checked(lambda: CurateOptions(argv).view_as(CurateOptions).config)
+    config_path = parse_checked(lambda: CurateOptions(argv).view_as(CurateOptions).config)
     if config_path:
         file_flags = config_file_flags(config_path)
         if any(a == "--input" or a.startswith("--input=") for a in argv):
@@ -344,7 +344,7 @@ def load_options(argv: list[str] | None) -> PipelineOptions:
         argv = file_flags + argv
         check_known_flags(argv)  # the file's keys, with the command line's runner
     options = PipelineOptions(argv)
-    _checked(options.get_all_options)  # every registered flag, Beam's own included
+    parse_checked(options.get_all_options)  # every registered flag, Beam's own included
     return options
 
 
@@ -397,7 +397,7 @@ def _register_runner_options(runner) -> None:
         return
 
 
-def _checked(parse):
+def parse_checked(parse):
     """`parse()`, with argparse's exit on a bad value turned into a UserError."""
     captured = io.StringIO()
     try:

@@ -276,10 +276,12 @@ class StagedOutput:
     def keep(self) -> None:
         self._done = True
 
-    def commit(self) -> None:
+    def commit(self, keep: Callable[[str], bool] = lambda path: False) -> None:
         """Swap the complete run in (see the module docstring): journal, then roll forward.
-        Raises RuntimeError, swapping nothing, when the run wrote a file its own manifest
-        does not account for: the next run would refuse the folder."""
+        `keep`: files of the previous run to leave in place (an export adds files to a
+        run; its new manifest lists both). Raises RuntimeError, swapping nothing, when the
+        run wrote a file its own manifest does not account for: the next run would refuse
+        the folder."""
         new = [f for f in iter_files(self.staging) if not f.startswith(TEMPORARY_DIR + "/")]
         manifest = read_json(join(self.staging, self.manifest_name))
         if not _is_ours(manifest):
@@ -301,6 +303,7 @@ class StagedOutput:
             and f != LOCK_FILE
             and not f.startswith(STAGING_DIR + "/")
             and previous(f)  # a file someone put there during the run is left alone
+            and not keep(f)
         ]
         journal = {
             "staging": self.run_id,
