@@ -407,7 +407,7 @@ def describe(options, config: CurateConfig, registry: Registry = REGISTRY) -> st
     tokenizer = f"load {config.tokenizer_path}" if config.tokenizer_path else "train"
     names += [f"tokenizer ({tokenizer})", "encode"]
     names += [s.name for s in registry.running(TOKENS, configs)]
-    names += ["pack + write token shards", "manifest"]
+    names += [f"pack + write token files ({', '.join(config.output_formats)})", "manifest"]
     for name in names:
         settings = configs.get(name)
         lines.append(f"  {name}" + (f": {settings}" if settings is not None else ""))
@@ -519,6 +519,18 @@ def summary(manifest: dict, seconds: float) -> str:
             f"{tokens['copies_cut']:,} short, in {tokens['documents_not_all_copies_whole']:,} "
             "documents (documents/ scores: tokens.copies, tokens.cut_copies)"
         )
+    validation = manifest.get("validation")
+    if validation:
+        splits = manifest["splits"]
+        lines.append(
+            f"validation split ({validation['fraction']:.2%} of documents by id): "
+            f"{splits['validation']['tokens']:,} tokens in {splits['validation']['copies']:,} "
+            f"copies (train: {splits['train']['tokens']:,} in {splits['train']['copies']:,})"
+        )
+    for fmt, section in (manifest.get("formats") or {}).items():
+        files = sum(len(s["files"]) for s in section.values())
+        dtypes = sorted({s["dtype"] for s in section.values() if s["dtype"]})
+        lines.append(f"{fmt}: {files} files ({', '.join(dtypes)}) in {fmt}/")
     if manifest["tokenizer"].get("vocab_note"):
         lines.append(f"note: {manifest['tokenizer']['vocab_note']}")
     lines.append(f"output: {manifest['config']['output']}  ({seconds:.1f} s)")

@@ -151,9 +151,8 @@ def trainer_flags(run_dir: str, manifest: dict, fmt: str) -> list[str]:
             lines.append(f"cat {' '.join(paths)} > {name}")
         elif fmt == LITDATA:
             folder = FileSystems.join(run_dir, LITDATA, split)
-            lines.append(
-                f"StreamingDataset({folder!r}, item_loader=TokensLoader(block_size=MAX_SEQ_LENGTH + 1))"
-            )
+            loader = "TokensLoader(block_size=MAX_SEQ_LENGTH + 1)"
+            lines.append(f"StreamingDataset({folder!r}, item_loader={loader})")
     return lines
 
 

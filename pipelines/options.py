@@ -98,6 +98,19 @@ def parse_json_mapping(value: str) -> dict:
     return parsed
 
 
+def parse_formats(value: str) -> list[str]:
+    """`--output_format` text -> format names: comma-separated, `all` for every one."""
+    names = [v.strip() for v in value.split(",") if v.strip()]
+    if names == ["all"]:
+        return list(OUTPUT_FORMATS)
+    unknown = [n for n in names if n not in OUTPUT_FORMATS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown format {value!r}: choose from {', '.join(OUTPUT_FORMATS)} or all"
+        )
+    return names
+
+
 class CurateOptions(PipelineOptions):
     @classmethod
     def _add_argparse_args(cls, parser):
@@ -161,12 +174,13 @@ class CurateOptions(PipelineOptions):
         )
         parser.add_argument(
             "--output_format",
-            action="append",
-            choices=OUTPUT_FORMATS,
+            action="extend",
+            type=parse_formats,
             default=None,
-            help="Token files to write, repeatable: parquet (packed rows, the default), "
-            "megatron (.bin/.idx indexed datasets), nanogpt (flat uint16/uint32 binaries), "
-            "litdata (TokensLoader chunks). The document formats hold every copy whole.",
+            help="Token files to write (repeatable, or comma-separated, or `all`): parquet "
+            "(packed rows, the default), megatron (.bin/.idx indexed datasets), nanogpt "
+            "(flat uint16/uint32 binaries), litdata (TokensLoader chunks). The document "
+            "formats hold every copy whole and leave packing to the trainer.",
         )
         parser.add_argument(
             "--validation_fraction",
