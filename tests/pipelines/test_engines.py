@@ -12,8 +12,9 @@ dead-lettered line and a mix of five sources, is curated by:
 - Dask, a LocalCluster of 2 worker processes x 2 threads, PYTHONHASHSEED=4
 
 Each run is a `python -m pipelines.curate` subprocess (so the hash seed is its own), and
-every output file is compared with the reference's: tokens/, documents/, rejected/,
-dead_letter/, tokenizer/, manifest.json (the output path aside) and report.html.
+every output file is compared with the reference's: tokens/ (both splits), the megatron/,
+nanogpt/ and litdata/ token files, documents/, rejected/, dead_letter/, tokenizer/,
+manifest.json (the output path aside) and report.html.
 """
 
 from __future__ import annotations
@@ -33,8 +34,16 @@ import pytest
 from pipelines.sample_corpus import web_pages, write_sample_corpus
 
 ROOT = Path(__file__).resolve().parents[2]
-ARGS = ["--vocab_size=800", "--seq_len=64", "--dp_world_size=2"]
-COMPARED = ("tokens", "documents", "rejected", "dead_letter", "tokenizer")
+# Every token format, and a validation split big enough to hold documents of each source.
+ARGS = [
+    "--vocab_size=800",
+    "--seq_len=64",
+    "--dp_world_size=2",
+    "--output_format=all",
+    "--validation_fraction=0.1",
+]
+FORMATS = ("megatron", "nanogpt", "litdata")
+COMPARED = ("tokens", "documents", "rejected", "dead_letter", "tokenizer", *FORMATS)
 MIX = {"web": 0.35, "books": 0.25, "code": 0.1, "c4": 0.2, "ccnet": 0.1}
 
 
@@ -108,6 +117,7 @@ def reference(corpus) -> dict[str, str]:
     assert manifest["records"]["balanced"]
     assert manifest["records"]["dead_lettered"] >= 3  # sample corpus 2 + the broken line
     assert manifest["stages"][4]["dropped"].get("exact_dup", 0) >= 30  # the shared pages
+    assert manifest["validation"]["shards"] and all(manifest["formats"][f] for f in FORMATS)
     return outputs(root / "reference")
 
 
