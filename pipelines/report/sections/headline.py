@@ -142,6 +142,8 @@ def render(run: ReportRun) -> str:
             f"{tokenizer.get('vocab_size', '?')} learned",
         ),
         ("tokenizer sha256", tokenizer.get("sha256", "?")),
+        ("output_format", ", ".join(config.get("output_format") or ["parquet"])),
+        ("validation_fraction", json.dumps(config.get("validation_fraction", 0))),
         ("write_rejected", json.dumps(config.get("write_rejected"))),
         ("code_sources", ", ".join(map(str, config.get("code_sources") or [])) or "none"),
     ]
@@ -157,6 +159,15 @@ def render(run: ReportRun) -> str:
         for s in shards[:8]
     ]
     more = f"<p class='note'>… and {len(shards) - 8} more shards.</p>" if len(shards) > 8 else ""
+    split_rows = [
+        (split, thousands(side.get("copies", 0)), thousands(side.get("tokens", 0)))
+        for split, side in (m.get("splits") or {}).items()
+    ]
+    format_rows = [
+        (fmt, split, section.get("dtype") or "", thousands(len(section.get("files", []))))
+        for fmt, sides in (m.get("formats") or {}).items()
+        for split, section in sides.items()
+    ]
     return (
         f'<div class="cards">{card_html}</div>{text}{plot}'
         + data_table(
@@ -170,6 +181,17 @@ def render(run: ReportRun) -> str:
             + data_table(["path", "rows", "tokens", "sha256"], shard_rows, (1, 2))
             + more
             if shards
+            else ""
+        )
+        + (
+            "<h3>Splits and token formats</h3>"
+            + data_table(["split", "document copies", "tokens"], split_rows, (1, 2))
+            + (
+                data_table(["format", "split", "dtype", "files"], format_rows, (3,))
+                if format_rows
+                else ""
+            )
+            if split_rows
             else ""
         )
     )
