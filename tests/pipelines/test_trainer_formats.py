@@ -27,6 +27,7 @@ from pipelines.curate import main, run
 from pipelines.sample_corpus import web_pages, write_sample_corpus
 from schemas.arrow import table_to_documents
 from tokenizer.formats import OUTPUT_FORMATS, document_files, token_dtype
+from tokenizer.litdata import INDEX_FILENAME, litdata_index
 from tokenizer.plan import in_validation
 from transforms.near_dedup.shingle import shingles
 
@@ -228,6 +229,23 @@ def test_nanogpt_memmap_is_the_megatron_stream(reference, indexed_dataset):
             assert np.array_equal(stream, np.concatenate(sequences))
 
 
+def test_each_group_is_packed_in_the_document_files_order(reference):
+    """Parquet shard g starts with group g's own rows (`ShardLayout.blocks`): the first
+    whole rows of the same stream the megatron and nanoGPT files of group g hold."""
+    out, manifest = reference
+    seq_len = manifest["tokens"]["seq_len"]
+    for split, section in (("train", manifest["tokens"]), ("validation", manifest["validation"])):
+        shards = [s["path"] for s in section["shards"]]
+        streams = _files(manifest, "nanogpt", split)
+        assert [Path(p).stem for p in shards] == [Path(p).stem for p in streams]
+        for shard, path in zip(shards, streams, strict=True):
+            rows = pq.read_table(out / shard, columns=["input_ids"]).column(0).to_pylist()
+            packed = np.concatenate([np.asarray(r) for r in rows])
+            stream = np.fromfile(out / path, dtype=np.uint16)
+            own = min(len(packed), len(stream) // seq_len * seq_len)
+            assert own > 0 and np.array_equal(packed[:own], stream[:own])
+
+
 def test_a_vocabulary_over_uint16_widens_the_token_ids(tmp_path, indexed_dataset):
     """nanoGPT: uint32 above 65,536 entries; megatron: int32 from 65,500 (megatron-core's
     DType.optimal_dtype), read back by megatron-core."""
@@ -280,6 +298,27 @@ def test_litdata_tokens_loader_yields_each_chunks_blocks(reference, tmp_path, mo
         blocks = [np.asarray(b) for b in dataset]
         assert len(dataset) == len(blocks) == len(expected)
         assert all(np.array_equal(b, e) for b, e in zip(blocks, expected, strict=True))
+
+
+def test_litdata_reads_int32_chunks_of_a_wide_vocabulary(tmp_path, monkeypatch):
+    monkeypatch.setenv("LITDATA_DISABLE_VERSION_CHECK", "1")
+    litdata = pytest.importorskip("litdata", reason="needs litdata")
+    documents = [np.array([69998, 65536, 7]), np.array([65535, 1, 2, 3])]
+    eos = 69999
+    stream = [69998, 65536, 7, eos, 65535, 1, 2, 3, eos]
+    ((path, data, facts),) = document_files("litdata", "train", 0, 1, documents, eos, 70000)
+    assert facts["dtype"] == "int32" and facts["tokens"] == len(stream)
+    folder = tmp_path / "litdata" / "train"
+    folder.mkdir(parents=True)
+    (tmp_path / path).write_bytes(data)
+    chunk = {"filename": Path(path).name, "tokens": facts["tokens"], "bytes": len(data)}
+    (folder / INDEX_FILENAME).write_bytes(litdata_index([chunk], np.dtype(np.int32)))
+    dataset = litdata.StreamingDataset(
+        str(folder),
+        item_loader=litdata.TokensLoader(block_size=4),
+        cache_dir=str(tmp_path / "cache"),
+    )
+    assert [np.asarray(b).tolist() for b in dataset] == [stream[:4], stream[4:8]]
 
 
 # 4. HF datasets --------------------------------------------------------------------------
