@@ -74,11 +74,25 @@ OUTPUT_SIDE_FILES = (REPORT_FILE,)
 SAMPLE_CORPUS_DIR = "./out/sample-corpus"
 
 
+def run_registry(config: CurateConfig, registry: Registry = REGISTRY) -> Registry:
+    """The stages a run runs: `registry` less those `--skip_stage` names. ValueError for
+    a name that is no stage of `registry`, or the read stage."""
+    unknown = sorted(set(config.skip_stages) - set(registry.names))
+    if unknown:
+        raise ValueError(
+            f"--skip_stage {', '.join(unknown)}: no such stage (stages: "
+            f"{', '.join(registry.names)})"
+        )
+    return registry.without(config.skip_stages)
+
+
 def stage_configs(config: CurateConfig, registry: Registry = REGISTRY) -> dict:
-    """Stage name -> its config, from `config.stages` and `--code_sources`; the balance
-    targets checked against the inputs. Raises ValueError for an unknown stage, a bad
-    setting or targets that do not match the sources, before anything runs."""
-    configs = registry.configs(config.stages, config.code_sources)
+    """Stage name -> its config, from `config.stages` and `--code_sources`, for the stages
+    the run runs; the balance targets checked against the inputs. Raises ValueError for an
+    unknown stage, a bad setting or targets that do not match the sources, before anything
+    runs. Settings of a skipped stage are ignored."""
+    stages = {k: v for k, v in config.stages.items() if k not in config.skip_stages}
+    configs = run_registry(config, registry).configs(stages, config.code_sources)
     if BALANCE_STAGE in configs:
         configs[BALANCE_STAGE].check_sources({source for source, _ in config.inputs})
     return configs
@@ -89,6 +103,7 @@ def build(pipeline: beam.Pipeline, config: CurateConfig, registry: Registry = RE
     in order, tokenizer, encode, its token stages (balance), pack, write, manifest."""
     out = config.output
     configs = stage_configs(config, registry)
+    registry = run_registry(config, registry)
     # Input files -> Document | DeadLetter | Rejected | FileRead (records per file).
     records = pipeline | "Read" >> ReadInputs(
         config.inputs, configs[READ_STAGE], config.only_files, with_counts=True
@@ -392,6 +407,7 @@ def describe(options, config: CurateConfig, registry: Registry = REGISTRY) -> st
     """What a run would do, without running it: resolved options, inputs, stage list with
     each stage's settings. Raises ValueError for bad settings, as a run would."""
     configs = stage_configs(config, registry)
+    registry = run_registry(config, registry)
     beam_flags = options.get_all_options(drop_default=True, retain_unknown_options=True)
     ours = set(config.to_dict()) | {"input", "config", "stages"}
     lines = ["runner and Beam options:"]
@@ -482,7 +498,7 @@ def execute(
         if staged is not None:  # the manifest names where the run will be, not the staging
             manifest["config"] = config.to_dict()
             write_bytes(manifest_path, to_json(manifest).encode("utf-8"))
-        write_report(target, registry.report_sections())
+        write_report(target, run_registry(config, registry).report_sections())
         settle(staged, manifest["records"], manifest_path, "manifest")
     return manifest
 

@@ -183,6 +183,14 @@ class CurateOptions(PipelineOptions):
             "formats hold every copy whole and leave packing to the trainer.",
         )
         parser.add_argument(
+            "--skip_stage",
+            action="extend",
+            type=lambda value: [v.strip() for v in value.split(",") if v.strip()],
+            default=None,
+            help="Leave a document stage out of the run (repeatable or comma-separated), "
+            "e.g. to measure what it buys (python -m pipelines.ablate --drop_stage).",
+        )
+        parser.add_argument(
             "--validation_fraction",
             type=float,
             default=DEFAULT_VALIDATION_FRACTION,
@@ -241,6 +249,8 @@ class CurateConfig:
     only_files: frozenset[str] | None = None
     output_formats: tuple[str, ...] = (PARQUET,)
     validation_fraction: float = DEFAULT_VALIDATION_FRACTION
+    # Stages left out of the run (`pipelines.stages.Registry.without`).
+    skip_stages: tuple[str, ...] = ()
 
     def __post_init__(self):
         if self.dp_world_size < 1:
@@ -269,6 +279,7 @@ class CurateConfig:
             "write_rejected": self.write_rejected,
             "output_format": list(self.output_formats),
             "validation_fraction": self.validation_fraction,
+            "skip_stage": list(self.skip_stages),
             "code_sources": list(self.code_sources),
             "stages": self.stages,
             **({"only_files": sorted(self.only_files)} if self.only_files is not None else {}),
@@ -450,6 +461,7 @@ def _curate_config(opts: CurateOptions, inputs: list[str]) -> CurateConfig:
         write_rejected=opts.write_rejected,
         output_formats=tuple(opts.output_format or (PARQUET,)),
         validation_fraction=opts.validation_fraction,
+        skip_stages=tuple(sorted(set(opts.skip_stage or ()))),
         code_sources=tuple(opts.code_sources),
         stages=_with_base_url(opts.stages or {}, opts.commoncrawl_base_url),
     )

@@ -72,6 +72,14 @@ class Registry:
         entry = Registered(stage, report)
         return Registry((*self.entries[:at], entry, *self.entries[at:]))
 
+    def without(self, names: Iterable[str]) -> Registry:
+        """The registry less the stages named (`--skip_stage`); names not in it are ignored.
+        ValueError for the read stage, which every graph starts with."""
+        names = set(names)
+        if READ.name in names:
+            raise ValueError(f"the {READ.name} stage cannot be skipped")
+        return Registry(tuple(e for e in self.entries if e.stage.name not in names))
+
     def configs(
         self,
         stages: Mapping[str, Any] | None,

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from tokenizers import Tokenizer
 
-from pipelines.curate import run
+from pipelines.curate import main, run
 from pipelines.sample_corpus import write_sample_corpus
 from schemas.arrow import DOCUMENT_SCHEMA, TOKENS_SCHEMA
 from tests.conftest import jsonl_bytes, write_input
@@ -479,3 +479,23 @@ def test_a_second_run_on_the_same_output_fails_naming_the_first(tmp_path, capsys
     assert err.count("\n") == 1
     assert f"is in use by pipelines.curate (pid {holder.pid} on {socket.gethostname()}" in err
     assert sorted(p.name for p in out.iterdir()) == ["_lock.json"]
+
+
+def test_a_skipped_stage_is_left_out_of_the_run(sample_inputs, tmp_path, capsys):
+    argv = [*SMALL, f"--output={tmp_path}", *(f"--input={spec}" for spec in sample_inputs)]
+    settings = '--stages={"toxicity": {"threshold": 0.5}}'  # a skipped stage's settings: ignored
+    manifest = run([*argv, "--skip_stage=toxicity,pii", settings])
+    names = [s["stage"] for s in manifest["stages"]]
+    assert names == [n for n in FILTER_STAGES if n not in ("toxicity", "pii")]
+    assert manifest["records"]["balanced"] and manifest["config"]["skip_stage"] == [
+        "pii",
+        "toxicity",
+    ]
+    assert main([*argv, "--skip_stage=read"]) == 2
+    assert main([*argv, "--skip_stage=toxic"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        "error: the read stage cannot be skipped",
+        "error: --skip_stage toxic: no such stage (stages: read, normalize, lang, quality, "
+        "exact_dedup, near_dedup, toxicity, pii, balance)",
+    ]
