@@ -381,7 +381,8 @@ def test_a_curate_run_replaces_a_previous_run_on_an_object_store(s3, fixtures):
             *s3.flags,
         ]
     )
-    listed = {s["path"] for key in ("documents", "tokens") for s in manifest[key]["shards"]}
+    sections = ("documents", "tokens", "validation")
+    listed = {s["path"] for key in sections for s in manifest[key]["shards"]}
     assert set(iter_files(out)) == listed | {"tokenizer/tokenizer.json", MANIFEST, "report.html"}
     with FileSystems.open(f"{out}/report.html") as f:  # an object-store run gets its report
         assert f.read().startswith(b"<!DOCTYPE html>")
