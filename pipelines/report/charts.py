@@ -198,3 +198,74 @@ def histogram(
         f'text-anchor="middle" class="axis-label">{escape(y_label)}</text></svg>'
     )
     return "".join(parts)
+
+
+@dataclass
+class Line:
+    """One line of a line chart: (x, y) points in x order, drawn in `color`; `band`: an
+    optional (low, high) per point, shaded around it (a spread over seeds)."""
+
+    name: str
+    points: list[tuple[float, float]]
+    color: str
+    band: list[tuple[float, float]] | None = None
+
+
+def line_chart(
+    lines: Sequence[Line],
+    *,
+    title: str,
+    x_label: str,
+    y_label: str,
+    width: int = WIDTH,
+    height: int = 300,
+) -> str:
+    """Lines over a shared x axis (from 0) and a y axis fitted to the values -> inline SVG."""
+    left, right, top, bottom = 64, 16, 10, 46
+    plot_w, plot_h = width - left - right, height - top - bottom
+    xs = [x for line in lines for x, _ in line.points]
+    ys = [y for line in lines for _, y in line.points]
+    ys += [v for line in lines for pair in line.band or () for v in pair]
+    x_ticks = _nice_ticks(max(xs, default=1.0), integer=True)
+    low, high = min(ys, default=0.0), max(ys, default=1.0)
+    pad = (high - low) * 0.05 or 0.5
+    low, high = low - pad, high + pad
+
+    def at(x: float, y: float) -> tuple[float, float]:
+        return left + x / x_ticks[-1] * plot_w, top + (high - y) / (high - low) * plot_h
+
+    parts = [_svg_open(width, height, title)]
+    for t in x_ticks:
+        x, _ = at(t, low)
+        parts.append(
+            f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{top + plot_h}" class="grid"/>'
+            f'<text x="{x:.1f}" y="{top + plot_h + 15}" text-anchor="middle" class="tick">'
+            f"{escape(short_number(t))}</text>"
+        )
+    for i in range(5):
+        value = low + (high - low) * i / 4
+        _, y = at(0, value)
+        parts.append(
+            f'<line x1="{left}" y1="{y:.1f}" x2="{left + plot_w}" y2="{y:.1f}" class="grid"/>'
+            f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" class="tick">'
+            f"{value:.2f}</text>"
+        )
+    parts.append(
+        f'<text x="{left + plot_w / 2:.1f}" y="{height - 8}" text-anchor="middle" '
+        f'class="axis-label">{escape(x_label)}</text>'
+        f'<text x="14" y="{top + plot_h / 2:.1f}" text-anchor="middle" class="axis-label" '
+        f'transform="rotate(-90 14 {top + plot_h / 2:.1f})">{escape(y_label)}</text>'
+    )
+    for line in lines:
+        if line.band:
+            upper = [at(x, hi) for (x, _), (_, hi) in zip(line.points, line.band, strict=True)]
+            lower = [at(x, lo) for (x, _), (lo, _) in zip(line.points, line.band, strict=True)]
+            outline = " ".join(f"{x:.1f},{y:.1f}" for x, y in upper + lower[::-1])
+            parts.append(f'<polygon points="{outline}" fill="{line.color}" opacity="0.18"/>')
+        path = " ".join(f"{x:.1f},{y:.1f}" for x, y in (at(*p) for p in line.points))
+        parts.append(
+            f'<polyline points="{path}" fill="none" stroke="{line.color}" stroke-width="2">'
+            f"<title>{escape(line.name)}</title></polyline>"
+        )
+    parts.append("</svg>")
+    return "".join(parts)

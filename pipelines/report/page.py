@@ -99,12 +99,17 @@ def build_report(
         "Counts from manifest.json are exact. Per-document figures (languages, lengths, PII, "
         "toxicity) are computed from the tables: " + escape("; ".join(reading)) + "."
     )
+    return html_page("Curate run report", output, f"<nav>{nav}</nav>{intro}{''.join(body)}")
+
+
+def html_page(title: str, subtitle: str, body: str) -> str:
+    """A whole self-contained page in the report's style: title, subtitle, body HTML."""
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>Curate run report: {escape(output)}</title><style>{CSS}</style></head>"
-        f'<body><main><h1>Curate run report</h1><p class="sub">{escape(output)}</p>'
-        f"<nav>{nav}</nav>{intro}{''.join(body)}</main></body></html>\n"
+        f"<title>{escape(title)}: {escape(subtitle)}</title><style>{CSS}</style></head>"
+        f'<body><main><h1>{escape(title)}</h1><p class="sub">{escape(subtitle)}</p>'
+        f"{body}</main></body></html>\n"
     )
 
 
