@@ -1,0 +1,1 @@
+"""Ablations: train identical small language models on corpus variants and compare them."""
