@@ -118,9 +118,8 @@ def evaluate(model, eval_set: EvalSet, seq_len: int, batch_size: int, device) ->
             f"positive text_bytes ({eval_set.text_bytes}) and batch_size ({batch_size})"
         )
     device = torch.device(device)
-    was_training = model.training
+    was_training, total = model.training, torch.zeros((), dtype=torch.float64, device=device)
     model.eval()
-    total = torch.zeros((), dtype=torch.float64, device=device)
     try:
         with torch.no_grad(), _autocast(device):
             for first in range(0, count, batch_size):
@@ -166,8 +165,9 @@ def _evaluation_steps(steps: int, evaluations: int) -> list[int]:
 def _optimizer(model: TinyGPT, config: TrainConfig):
     """AdamW, betas (0.9, 0.95); weight decay on Linear weights except the tied head."""
     tied = model.token_embedding.weight
-    decay = [m.weight for m in model.modules() if isinstance(m, torch.nn.Linear)]
-    decay = [p for p in decay if p is not tied]
+    decay = [
+        m.weight for m in model.modules() if isinstance(m, torch.nn.Linear) and m.weight is not tied
+    ]
     rest = [p for p in model.parameters() if all(p is not q for q in decay)]
     groups = [dict(params=decay, weight_decay=config.weight_decay), dict(params=rest)]
     return torch.optim.AdamW(groups, lr=config.learning_rate, betas=(0.9, 0.95), weight_decay=0)
@@ -191,16 +191,14 @@ def _deterministic(device: torch.device) -> Iterator[None]:
         torch.utils.deterministic.fill_uninitialized_memory = previous_fill
 
 
-def _check_stream(name: str, stream: np.ndarray, model_config: ModelConfig) -> None:
-    if _window_count(stream, model_config.seq_len) == 0:
-        raise ValueError(
-            f"{name} of {len(stream)} tokens is too short for one window of "
-            f"{model_config.seq_len + 1} tokens"
-        )
+def _check_stream(name: str, stream: np.ndarray, config: ModelConfig) -> None:
+    if _window_count(stream, config.seq_len) == 0:
+        need = config.seq_len + 1
+        raise ValueError(f"{name} of {len(stream)} tokens is too short for one window of {need}")
     low, high = int(stream.min()), int(stream.max())
-    if low < 0 or high >= model_config.vocab_size:
+    if low < 0 or high >= config.vocab_size:
         raise ValueError(
-            f"{name} has token ids in [{low}, {high}], outside vocab_size {model_config.vocab_size}"
+            f"{name} has ids in [{low}, {high}], outside vocab_size {config.vocab_size}"
         )
 
 
