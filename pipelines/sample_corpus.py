@@ -266,3 +266,16 @@ def sample_corpus_inputs(directory: str) -> list[str]:
         f"books={directory}/books.jsonl.zst",
         f"code={directory}/code.jsonl",
     ]
+
+
+def write_clean_prose(path: str, count: int = 120, seed: int = SEED + 1) -> str:
+    """Write `count` clean documents in the demo's prose (no boilerplate, contact details,
+    other languages or comments; a seed of its own, so new pages) as JSON lines to `path`:
+    held-out text for `python -m pipelines.ablate` on the demo. -> `clean=PATH`."""
+    rng = random.Random(seed)
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        for i in range(count):
+            text = "\n".join(_paragraphs(rng, rng.randint(2, 4)))
+            f.write(json.dumps({"id": f"clean-{i:04d}", "text": text}) + "\n")
+    return f"clean={path}"
