@@ -165,9 +165,9 @@ def ablate(args) -> dict:
         arms.append(data.raw_arm(name, specs, first_encoder, fraction))
     eval_texts = {_named(e, "--eval")[0]: data.read_documents([e]) for e in evals}
     probes = {"probe:contact_details": data.canary_texts()}
-    toxic = data.dropped_texts(first_dir, TOXIC_REASON)
+    toxic = data.most_toxic_lines(data.dropped_texts(first_dir, TOXIC_REASON))
     if toxic:
-        probes["probe:dropped_toxic"] = toxic
+        probes["probe:dropped_toxic_lines"] = toxic
 
     model_base = dict(seq_len=args.seq_len, layers=args.layers, d_model=args.d_model,
                       heads=args.heads)  # fmt: skip

@@ -9,8 +9,9 @@
   validation split and left out of its training stream.
 - Evaluation sets (`--eval NAME=GLOB`) and the probes are documents, each followed by the
   end-of-text token, in a stream (`EvalSet`). The probes: made-up contact details in the
-  sentences that carry them (`canary_texts`) and the documents a curated run dropped as
-  toxic (`dropped_texts`): the lower a model's bits per byte there, the more it learned them.
+  sentences that carry them (`canary_texts`) and, of every document a curated run dropped
+  as toxic (`dropped_texts`), the line that got it dropped (`most_toxic_lines`): the lower
+  a model's bits per byte there, the more it learned them.
 """
 
 from __future__ import annotations
@@ -138,6 +139,22 @@ def dropped_texts(run_dir: str, reason: str) -> list[str]:
     table = pq.read_table(folder, columns=["id", "text", "reason"])
     rows = [r for r in table.to_pylist() if r["reason"] == reason]
     return [r["text"] for r in sorted(rows, key=lambda r: r["id"])]
+
+
+def most_toxic_lines(texts: list[str]) -> list[str]:
+    """Of each text, the line the default toxicity model scores highest: the part of a
+    dropped page that got it dropped (the toxicity stage scores line-aligned windows), so
+    that a probe measures that, not the page's ordinary prose around it."""
+    from transforms.toxicity.classifier import ToxicityClassifier
+
+    classifier = ToxicityClassifier()
+    picked = []
+    for text in texts:
+        lines = [line for line in text.splitlines() if line.strip()]
+        if lines:
+            scores = classifier.score(lines)
+            picked.append(lines[max(range(len(lines)), key=lambda i: (scores[i], -i))])
+    return picked
 
 
 _FIRST = ("Ingrid", "Tomasz", "Priya", "Mateo", "Yuki", "Amara", "Henrik", "Leila")
