@@ -19,9 +19,7 @@ import os
 import sys
 import time
 
-from pipelines.ablate import data, report
-from pipelines.ablate.model import ModelConfig
-from pipelines.ablate.train import TrainConfig, train
+from pipelines.ablate import report
 from pipelines.options import UserError, command_line, parse_checked, print_error
 from pipelines.sample_corpus import SAMPLE_CORPUS_MIX, write_clean_prose, write_sample_corpus
 
@@ -92,6 +90,8 @@ def _curate(argv: list[str], what: str) -> None:
 def without_stage_run(first_dir: str, stage: str, output: str) -> str:
     """Curate the first arm's input again, with its settings and tokenizer, without
     `stage`; -> the run folder."""
+    from pipelines.ablate import data
+
     config = data.read_manifest(first_dir)["config"]
     run_dir = os.path.join(output, "arms", f"without-{stage}")
     argv = [f"--input={i['source']}={i['pattern']}" for i in config["inputs"]] + [
@@ -135,6 +135,13 @@ class Progress:
 
 def ablate(args) -> dict:
     """Build the arms, train every (arm, seed), and return the result `report.write` takes."""
+    try:
+        from pipelines.ablate import data
+        from pipelines.ablate.model import ModelConfig
+        from pipelines.ablate.train import TrainConfig, train
+    except ImportError as err:  # torch is an extra: the curation pipeline runs without it
+        raise UserError(f"python -m pipelines.ablate needs PyTorch ({err}): pip install "
+                        "'.[torch]'") from err  # fmt: skip
     output = os.path.abspath(args.output)
     arms_spec = [_named(a, "--arm") for a in args.arm]
     raw_spec: dict[str, list[str]] = {}
