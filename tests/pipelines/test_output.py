@@ -378,11 +378,19 @@ def test_a_curate_run_replaces_a_previous_run_on_an_object_store(s3, fixtures):
             "--write_rejected=false",
             f"--input=web={fixtures}/web-jsonl/c4-sample.01.json.gz",
             f"--output={out}",
+            "--output_format=all",  # every token format's writer, on an object store
             *s3.flags,
         ]
     )
     sections = ("documents", "tokens", "validation")
     listed = {s["path"] for key in sections for s in manifest[key]["shards"]}
+    listed |= {
+        f["path"]
+        for sides in manifest["formats"].values()
+        for side in sides.values()
+        for f in side["files"]
+    }
+    assert {p.split("/")[0] for p in listed} >= {"megatron", "nanogpt", "litdata"}
     assert set(iter_files(out)) == listed | {"tokenizer/tokenizer.json", MANIFEST, "report.html"}
     with FileSystems.open(f"{out}/report.html") as f:  # an object-store run gets its report
         assert f.read().startswith(b"<!DOCTYPE html>")
