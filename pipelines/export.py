@@ -39,7 +39,7 @@ from pipelines.stages import REGISTRY
 from pipelines.storage import read_bytes, read_json, write_bytes
 from schemas.arrow import table_to_documents
 from schemas.manifest import to_json
-from tokenizer.formats import DOCUMENT_FORMATS, LITDATA, MEGATRON, NANOGPT
+from tokenizer.formats import DOCUMENT_FORMATS, LITDATA, MEGATRON, NANOGPT, PARQUET, check_formats
 from tokenizer.pack import PackConfig
 from tokenizer.plan import TokenShardsConfig
 from transforms.balance import COPIES_KEY
@@ -125,12 +125,13 @@ def export(run_dir: str, formats: tuple[str, ...], options: PipelineOptions) -> 
         sections = read_json(FileSystems.join(staged.staging, _SECTIONS_FILE))
         manifest = {**manifest, "formats": {**(manifest.get("formats") or {})}}
         manifest["formats"].update(sections["formats"])
-        written = set(manifest["config"].get("output_format", ["parquet"])) | set(formats)
-        manifest["config"] = {**manifest["config"], "output_format": sorted(written)}
+        written = [*manifest["config"].get("output_format", [PARQUET]), *formats]
+        manifest["config"] = {**manifest["config"], "output_format": list(check_formats(written))}
         write_bytes(FileSystems.join(staged.staging, MANIFEST), to_json(manifest).encode())
-        write_report(staged.staging, REGISTRY.report_sections())
         replaced = tuple(f"{fmt}/" for fmt in formats)
-        staged.commit(keep=lambda path: not path.startswith(replaced) and path != REPORT_FILE)
+        staged.commit(keep=lambda path: not path.startswith(replaced))
+        # The report reads documents/, which stays in the run: written once the swap is done.
+        write_report(run_dir, REGISTRY.report_sections())
     return manifest
 
 

@@ -389,7 +389,7 @@ def token_sections(
     formats = {}
     for fmt in (f for f in config.formats if f in DOCUMENT_FORMATS):
         section = {}
-        for split in layouts:
+        for split in (s for s in SPLITS if s in layouts):  # not the side inputs' order
             listed = sorted(
                 (m for m in files if m["format"] == fmt and m["split"] == split),
                 key=lambda m: m["path"],

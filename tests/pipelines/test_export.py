@@ -73,7 +73,9 @@ def test_export_writes_the_bytes_curate_writes(curated_with_formats, inputs, tmp
     assert _hashes(out, ("documents", "tokens", "tokenizer")) == before  # left as they were
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["formats"] == reference_manifest["formats"]
-    assert manifest["config"]["output_format"] == sorted(["parquet", *FORMATS])
+    assert manifest["config"]["output_format"] == ["parquet", *FORMATS]
+    assert "Splits and token formats" in (out / "report.html").read_text()
+    assert "documents/: not present" not in (out / "report.html").read_text()
     files = {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()}
     assert files == _listed(manifest) | {"manifest.json", "report.html"}
     # Again: the same bytes; then a curate run replaces the whole run, exports included.
