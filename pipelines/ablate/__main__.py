@@ -143,29 +143,33 @@ def ablate(args) -> dict:
         raise UserError(f"python -m pipelines.ablate needs PyTorch ({err}): pip install "
                         "'.[torch]'") from err  # fmt: skip
     output = os.path.abspath(args.output)
-    arms_spec = [_named(a, "--arm") for a in args.arm]
+    arms_spec = [(*_named(a, "--arm"), "curated") for a in args.arm]
     raw_spec: dict[str, list[str]] = {}
     for spec in args.raw:
         raw_spec.setdefault(_named(spec, "--raw")[0], []).append(spec)
     evals = list(args.eval)
     if not arms_spec and not raw_spec:
-        arms_spec, raws = demo_arms(args, output)
+        curated, raws = demo_arms(args, output)
+        arms_spec = [(name, run_dir, "curated") for name, run_dir in curated]
         raw_spec = dict(raws)
         evals = evals or [write_clean_prose(os.path.join(output, "eval", "clean.jsonl"))]
     if not arms_spec:
         raise UserError("give at least one --arm NAME=RUN_DIR (its tokenizer tokenizes --raw)")
-    first_name, first_dir = arms_spec[0]
+    first_dir = arms_spec[0][1]
     for stage in args.drop_stage:
-        arms_spec.append((f"without-{stage}", without_stage_run(first_dir, stage, output)))
+        run_dir = without_stage_run(first_dir, stage, output)
+        arms_spec.append((f"without-{stage}", run_dir, f"without:{stage}"))
+    names = [name for name, _, _ in arms_spec] + list(raw_spec)
+    if len(set(names)) != len(names):
+        raise UserError(f"arm names must differ: {', '.join(names)}")
     first = data.read_manifest(first_dir)
     eos_token = first["config"]["eos_token"]
     fraction = first["config"].get("validation_fraction", 0.0)
     first_encoder = data.Encoder(data.run_tokenizer_json(first_dir), eos_token)
 
     arms, encoders = [], {}
-    for name, run_dir in arms_spec:
+    for name, run_dir, kind in arms_spec:
         encoders[name] = data.Encoder(data.run_tokenizer_json(run_dir), eos_token)
-        kind = "curated" if not name.startswith("without-") else name.replace("-", ":", 1)
         arms.append(data.curated_arm(name, run_dir, encoders[name], kind))
     for name, specs in raw_spec.items():
         encoders[name] = first_encoder

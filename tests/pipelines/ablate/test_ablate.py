@@ -70,6 +70,8 @@ def test_mistakes_are_one_line_errors(tmp_path, capsys):
     assert main(["--arm=nothing-here", f"--output={tmp_path}"]) == 2
     assert main([f"--arm=a={tmp_path}", f"--output={tmp_path}"]) == 2
     assert main(["--seeds=0"]) == 2
+    assert main([f"--arm=a={tmp_path}", f"--raw=a={tmp_path}/*.jsonl"]) == 2
     errors = capsys.readouterr().err.strip().splitlines()
-    assert len(errors) == 3 and all(e.startswith("error: ") for e in errors)
+    assert len(errors) == 4 and all(e.startswith("error: ") for e in errors)
     assert "give NAME=PATH" in errors[0] and "not a curate run" in errors[1]
+    assert errors[3] == "error: arm names must differ: a, a"
