@@ -7,6 +7,7 @@ import json
 import pytest
 
 from pipelines.ablate.__main__ import main
+from tests.pipelines.report.chromium import screenshot
 
 TINY = [
     "--demo_scale=0.1",
@@ -64,6 +65,11 @@ def test_the_files_are_complete(demo):
     skipped = json.loads((out / "arms" / "without-toxicity" / "manifest.json").read_text())
     assert "toxicity" not in [s["stage"] for s in skipped["stages"]]
     assert skipped["config"]["tokenizer"].endswith("curated/tokenizer/tokenizer.json")
+
+
+def test_chromium_renders_the_page(demo, tmp_path):
+    out, _ = demo
+    assert len(screenshot(out / "ablation.html", tmp_path, (1100, 1800))) > 30_000
 
 
 def test_mistakes_are_one_line_errors(tmp_path, capsys):

@@ -5,13 +5,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import struct
-import subprocess
-
-import pytest
 
 from pipelines.report import REPORT_FILE, write_report
 from pipelines.report.__main__ import main
+from tests.pipelines.report.chromium import screenshot
 from tests.pipelines.report.data import (
     SECTIONS,
     STAGE_SECTIONS,
@@ -19,8 +16,6 @@ from tests.pipelines.report.data import (
     assert_well_formed,
     section_html,
 )
-
-CHROMIUM = "/usr/bin/chromium"
 
 
 def test_write_report_on_a_real_run(small_run, small_report):
@@ -51,30 +46,7 @@ def test_write_report_without_rejected_output(small_run, tmp_path):
 
 
 def test_chromium_renders_the_report(small_report, tmp_path):
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium) to render the page")
-    png = tmp_path / "report.png"
-    command = [
-        CHROMIUM,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={tmp_path / 'profile'}",
-        f"--screenshot={png}",
-        "--window-size=1100,3000",
-        f"file://{small_report}",
-    ]
-    subprocess.run(command, capture_output=True, timeout=120, check=False)
-    assert png.exists(), "chromium wrote no screenshot"
-    data = png.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    width, height = struct.unpack(">II", data[16:24])
-    assert (width, height) == (1100, 3000)
+    data = screenshot(small_report, tmp_path)
     assert len(data) > 50_000  # a blank page compresses to a few kilobytes
 
 
