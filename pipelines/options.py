@@ -98,9 +98,14 @@ def parse_json_mapping(value: str) -> dict:
     return parsed
 
 
+def comma_separated(value: str) -> list[str]:
+    """`a, b,c` -> ["a", "b", "c"] (a flag that names several things at once)."""
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
 def parse_formats(value: str) -> list[str]:
     """`--output_format` text -> format names: comma-separated, `all` for every one."""
-    names = [v.strip() for v in value.split(",") if v.strip()]
+    names = comma_separated(value)
     if names == ["all"]:
         return list(OUTPUT_FORMATS)
     unknown = [n for n in names if n not in OUTPUT_FORMATS]
@@ -185,7 +190,7 @@ class CurateOptions(PipelineOptions):
         parser.add_argument(
             "--skip_stage",
             action="extend",
-            type=lambda value: [v.strip() for v in value.split(",") if v.strip()],
+            type=comma_separated,
             default=None,
             help="Leave a document stage out of the run (repeatable or comma-separated), "
             "e.g. to measure what it buys (python -m pipelines.ablate --drop_stage).",
@@ -206,7 +211,7 @@ class CurateOptions(PipelineOptions):
         )
         parser.add_argument(
             "--code_sources",
-            type=lambda value: tuple(s.strip() for s in value.split(",") if s.strip()),
+            type=comma_separated,
             default=DEFAULT_CODE_SOURCES,
             help="Comma-separated source names (the NAME of --input NAME=GLOB) that hold "
             "source code: indentation is kept, language ID is skipped and the code quality "

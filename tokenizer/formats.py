@@ -27,6 +27,7 @@ import numpy as np
 
 from schemas.shards import shard_name
 from tokenizer.litdata import litdata_chunk
+from tokenizer.pack import document_stream
 
 PARQUET = "parquet"
 MEGATRON = "megatron"
@@ -67,17 +68,6 @@ def token_dtype(fmt: str, vocab_size: int) -> np.dtype:
     if fmt == LITDATA:
         return np.dtype(np.uint16 if vocab_size <= 1 << 16 else np.int32)
     raise ValueError(f"{fmt} is not a document format")
-
-
-def document_stream(documents: Sequence[np.ndarray], eos_id: int, dtype) -> np.ndarray:
-    """The documents' ids, each followed by `eos_id`, as one array of `dtype`."""
-    lengths = np.fromiter((len(d) + 1 for d in documents), np.int64, len(documents))
-    stream = np.full(int(lengths.sum()), eos_id, dtype=dtype)
-    start = 0
-    for ids, length in zip(documents, lengths.tolist(), strict=True):
-        stream[start : start + length - 1] = ids
-        start += length
-    return stream
 
 
 def megatron_files(

@@ -17,6 +17,8 @@ import json
 
 import numpy as np
 
+from tokenizer.pack import document_stream
+
 INDEX_FILENAME = "index.json"
 
 # litdata names a numpy dtype by its position in litdata.constants._NUMPY_SCTYPES.
@@ -46,11 +48,13 @@ def litdata_chunk(documents: list[np.ndarray], eos_id: int, dtype: np.dtype) -> 
     One item per document. Zero documents give a valid chunk of 0 tokens (an 8-byte header).
     """
     token_dtype = _token_dtype(dtype)
-    eos = np.array([eos_id], dtype=np.int64)
-    pieces = [piece for document in documents for piece in (np.asarray(document), eos)]
-    stream = np.concatenate(pieces) if pieces else np.empty(0, dtype=np.int64)
-    if stream.ndim != 1 or not np.issubdtype(stream.dtype, np.integer):
-        raise ValueError(f"documents must be 1-D integer arrays, got {stream.dtype} {stream.shape}")
+    for document in documents:
+        document = np.asarray(document)
+        if document.ndim != 1 or not np.issubdtype(document.dtype, np.integer):
+            raise ValueError(
+                f"documents must be 1-D integer arrays, got {document.dtype} {document.shape}"
+            )
+    stream = document_stream(documents, eos_id, np.int64)  # checked below, then narrowed
     limits = np.iinfo(token_dtype)
     if stream.size and (stream.min() < limits.min or stream.max() > limits.max):
         raise ValueError(f"token ids outside {token_dtype.name} range [{limits.min}, {limits.max}]")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,21 +38,29 @@ class PackedShard:
     pad_tokens: int
 
 
+def document_stream(documents: Sequence[np.ndarray], eos_id: int, dtype) -> np.ndarray:
+    """The documents' ids, each followed by `eos_id`, as one array of `dtype`: the token
+    stream that packing cuts into rows and the document formats store as it is."""
+    lengths = np.fromiter((len(d) + 1 for d in documents), np.int64, len(documents))
+    stream = np.full(int(lengths.sum()), eos_id, dtype=dtype)
+    start = 0
+    for ids, length in zip(documents, lengths.tolist(), strict=True):
+        stream[start : start + length - 1] = ids
+        start += length
+    return stream
+
+
 def pack(
     token_arrays: list[np.ndarray], eos_id: int, pad_id: int, config: PackConfig
 ) -> PackedShard:
     """Concatenate documents, each followed by `eos_id`, and cut into rows of seq_len."""
     seq_len = config.seq_len
-    lengths = np.fromiter(
-        (len(a) + 1 for a in token_arrays), dtype=np.int64, count=len(token_arrays)
-    )
-    total = int(lengths.sum())
-    stream = np.full(total, eos_id, dtype=np.int32)
+    stream = document_stream(token_arrays, eos_id, np.int32)
+    total = len(stream)
     starts = np.zeros(len(token_arrays), dtype=np.int64)
     if len(token_arrays):
+        lengths = np.fromiter((len(a) + 1 for a in token_arrays), np.int64, len(token_arrays))
         starts[1:] = np.cumsum(lengths)[:-1]
-    for start, array in zip(starts, token_arrays, strict=True):
-        stream[start : start + len(array)] = array
     n_full, tail = divmod(total, seq_len)
     pad_tokens = 0
     if tail and config.tail == TAIL_PAD:

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow.parquet as pq
 
+from tokenizer.formats import SPLITS, TRAIN, VALIDATION
+
 INPUT_IDS = "input_ids"
 DOC_STARTS = "doc_starts"
 # Leading words of the seed entropy, so the block order and the row orders inside blocks
@@ -32,15 +34,15 @@ def _load_manifest(output_dir: str) -> dict:
 
 def _split_section(manifest: dict, split: str) -> dict:
     """The manifest's parquet section of `split` ("train" or "validation")."""
-    if split not in ("train", "validation"):
+    if split not in SPLITS:
         raise ValueError(f"split must be 'train' or 'validation', got {split!r}")
-    section = manifest["tokens"] if split == "train" else manifest.get("validation")
+    section = manifest["tokens"] if split == TRAIN else manifest.get(VALIDATION)
     if section is None:
         raise ValueError("this run has no validation split (it ran with --validation_fraction 0)")
     return section
 
 
-def shard_paths(output_dir: str, split: str = "train") -> list[str]:
+def shard_paths(output_dir: str, split: str = TRAIN) -> list[str]:
     """The token shard paths of `split` listed in `output_dir/manifest.json`, in order."""
     section = _split_section(_load_manifest(output_dir), split)
     return [os.path.join(output_dir, s["path"]) for s in section["shards"]]
@@ -82,7 +84,7 @@ class SequenceReader:
         *,
         shuffle_seed: int | None = None,
         epoch: int = 0,
-        split: str = "train",
+        split: str = TRAIN,
     ):
         _check_int("world_size", world_size, 1)
         _check_int("rank", rank, 0)
@@ -200,7 +202,7 @@ def iter_sequences(
     epoch: int = 0,
     start: int = 0,
     with_doc_starts: bool = False,
-    split: str = "train",
+    split: str = TRAIN,
 ) -> Iterator[np.ndarray] | Iterator[tuple[np.ndarray, np.ndarray]]:
     """Yield the packed rows data-parallel `rank` of `world_size` reads from `output_dir`'s
     `split` ("train" or "validation").

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
+from tokenizer.formats import TRAIN
 from tokenizer.reader import SequenceReader, _check_int
 
 
@@ -41,7 +42,7 @@ class TokenShardDataset(IterableDataset):
         start: int = 0,
         *,
         batch_size: int = 1,
-        split: str = "train",
+        split: str = TRAIN,
     ):
         super().__init__()
         _check_int("batch_size", batch_size, 1)

@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import random
 from dataclasses import dataclass
@@ -26,11 +25,12 @@ import pyarrow.parquet as pq
 
 from pipelines.ablate.train import EvalSet
 from pipelines.options import UserError, parse_input
+from pipelines.storage import join, read_bytes, read_json
 from schemas.arrow import table_to_documents
 from schemas.document import Document, stable_hash64
 from tokenizer import iter_sequences
 from tokenizer.encode import encode_texts, load_tokenizer
-from tokenizer.formats import document_stream
+from tokenizer.pack import document_stream
 from tokenizer.plan import in_validation
 from transforms.readers import match_input_files, read_file
 from transforms.readers.files import InputFile
@@ -61,18 +61,16 @@ class Arm:
 
 def read_manifest(run_dir: str) -> dict:
     """A curate run's manifest; UserError when `run_dir` holds none."""
-    path = os.path.join(run_dir, MANIFEST)
-    if not os.path.isfile(path):
+    manifest = read_json(join(run_dir, MANIFEST))
+    if not isinstance(manifest, dict):
         raise UserError(f"{run_dir}: not a curate run (no {MANIFEST})")
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+    return manifest
 
 
 def run_tokenizer_json(run_dir: str) -> str:
     """The tokenizer.json text a curate run tokenized with."""
     manifest = read_manifest(run_dir)
-    with open(os.path.join(run_dir, manifest["tokenizer"]["path"]), encoding="utf-8") as f:
-        return f.read()
+    return read_bytes(join(run_dir, manifest["tokenizer"]["path"])).decode("utf-8")
 
 
 class Encoder:
