@@ -23,6 +23,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import StandardOptions
 
 from pipelines import dask_compat
+from pipelines.cluster import cluster_for_run, describe_cluster, resolve_cluster
 from pipelines.local_runner import OfflineDirectRunner, in_memory, runner_for, runs_alone
 from pipelines.options import (
     CurateConfig,
@@ -400,6 +401,7 @@ def resolve(argv: list[str] | None, write_corpus: bool = True, registry: Registr
         stage_configs(config, registry)
     except ValueError as err:
         raise UserError(str(err)) from err
+    resolve_cluster(options)  # a bad --cluster, --slurm or --kubernetes too
     return options, config
 
 
@@ -409,7 +411,7 @@ def describe(options, config: CurateConfig, registry: Registry = REGISTRY) -> st
     configs = stage_configs(config, registry)
     registry = run_registry(config, registry)
     beam_flags = options.get_all_options(drop_default=True, retain_unknown_options=True)
-    ours = set(config.to_dict()) | {"input", "config", "stages"}
+    ours = set(config.to_dict()) | {"input", "config", "stages", "slurm", "kubernetes"}
     lines = ["runner and Beam options:"]
     lines += [f"  {k}: {v}" for k, v in sorted(beam_flags.items()) if k not in ours] or [
         "  (defaults)"
@@ -427,6 +429,7 @@ def describe(options, config: CurateConfig, registry: Registry = REGISTRY) -> st
     for name in names:
         settings = configs.get(name)
         lines.append(f"  {name}" + (f": {settings}" if settings is not None else ""))
+    lines += describe_cluster(resolve_cluster(options))
     return "\n".join(lines)
 
 
@@ -455,6 +458,8 @@ def execute(
     and RunFailed when another run holds the lock. A run that read no record, or only
     unreadable ones, raises RunFailed after writing its manifest, which stays in the
     staging folder (the next run removes it); nothing is swapped in.
+    The graph runs where `--cluster` says: a Slurm or Kubernetes cluster is started for
+    it and stopped, every job cancelled, as soon as it ends (pipelines/cluster.py).
     `in_place`: write straight into `config.output`, which the caller has prepared and
     locked (a refresh builds a new version folder so). `show_progress`: print what has
     been read so far on stderr while an in-process local run works. `registry`: the
@@ -483,14 +488,8 @@ def execute(
                 index = staged.rebase(near_dedup["index_output"])
                 stages = {**stages, NEAR_DEDUP_STAGE: {**near_dedup, "index_output": index}}
             run_config = dataclasses.replace(config, output=target, stages=stages)
-        if dask_compat.uses_dask_runner(options.view_as(StandardOptions).runner):
-            dask_compat.patch()
-        runner = runner_for(options)
-        in_process = isinstance(runner, OfflineDirectRunner) and in_memory(options)
-        with ProgressReporter() if in_process and show_progress else contextlib.nullcontext():
-            with beam.Pipeline(runner=runner, options=options) as pipeline:
-                build(pipeline, run_config, registry)
-        dask_compat.close_client(pipeline.result)
+        with cluster_for_run(options, resolve_cluster(options)):
+            _run_graph(options, run_config, registry, show_progress)
         delete_tree(FileSystems.join(target, TEMPORARY_DIR))
         manifest_path = FileSystems.join(target, OUTPUT_MANIFEST)
         with FileSystems.open(manifest_path) as f:
@@ -501,6 +500,18 @@ def execute(
         write_report(target, run_registry(config, registry).report_sections())
         settle(staged, manifest["records"], manifest_path, "manifest")
     return manifest
+
+
+def _run_graph(options, config: CurateConfig, registry: Registry, show_progress: bool) -> None:
+    """Build the graph and run it to completion with the runner `options` name."""
+    if dask_compat.uses_dask_runner(options.view_as(StandardOptions).runner):
+        dask_compat.patch()
+    runner = runner_for(options)
+    in_process = isinstance(runner, OfflineDirectRunner) and in_memory(options)
+    with ProgressReporter() if in_process and show_progress else contextlib.nullcontext():
+        with beam.Pipeline(runner=runner, options=options) as pipeline:
+            build(pipeline, config, registry)
+    dask_compat.close_client(pipeline.result)
 
 
 def summary(manifest: dict, seconds: float) -> str:

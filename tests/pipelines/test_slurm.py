@@ -1,0 +1,127 @@
+"""`--cluster slurm` on a live single-node Slurm cluster (tests/pipelines/slurm.py): the
+same bytes as the in-memory DirectRunner in every output file, with 2 worker jobs and with
+one of them cancelled mid-run; no job left in the queue after any run, one that failed on
+purpose included; one error line when Slurm refuses the jobs or never starts them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.pipelines import slurm
+from tests.pipelines.engines import ARGS, ROOT, assert_same_outputs
+
+pytest.importorskip("dask_jobqueue", reason="needs the slurm extra: pip install '.[slurm]'")
+_WHY_NOT = slurm.why_not()
+pytestmark = pytest.mark.skipif(_WHY_NOT is not None, reason=_WHY_NOT or "")
+
+JOBS = {"partition": slurm.PARTITION, "jobs": 2, "cores": 1, "memory": "3GB"}
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    local = slurm.start()
+    yield local
+    local.stop()
+
+
+def slurm_flags(cluster, **settings) -> list[str]:
+    settings = {**JOBS, "log_directory": str(cluster.log_directory), **settings}
+    return ["--cluster=slurm", f"--slurm={json.dumps(settings)}"]
+
+
+def start_curate(cluster, args: list[str], output: Path) -> subprocess.Popen:
+    env = {**cluster.env, "PYTHONHASHSEED": "5", "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "pipelines.curate", *ARGS, *args, f"--output={output}"]
+    return subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def finish(process: subprocess.Popen) -> tuple[int, str]:
+    _, stderr = process.communicate(timeout=600)
+    return process.returncode, stderr
+
+
+def error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("error:")]
+
+
+def test_two_worker_jobs_write_the_reference_bytes_and_leave_no_job(cluster, corpus, reference):
+    args, root = corpus
+    returncode, stderr = finish(
+        start_curate(cluster, [*args, *slurm_flags(cluster)], root / "slurm")
+    )
+    assert returncode == 0, stderr[-3000:]
+    assert_same_outputs(root / "slurm", reference)
+    assert cluster.queue() == []
+    logs = sorted(p.name for p in cluster.log_directory.iterdir())
+    assert len([n for n in logs if n.endswith(".err")]) >= 2  # both jobs ran a worker
+
+
+def test_a_worker_job_cancelled_mid_run_changes_no_byte(cluster, corpus, reference):
+    args, root = corpus
+    process = start_curate(cluster, [*args, *slurm_flags(cluster)], root / "cancelled")
+    deadline = time.monotonic() + 120
+    while len([j for j in cluster.queue() if j.endswith("RUNNING")]) < 2:
+        assert process.poll() is None and time.monotonic() < deadline, process.stderr.read()
+        time.sleep(0.2)
+    time.sleep(8)  # into the graph: the workers hold tasks and results
+    victim = cluster.queue()[0].split()[0]
+    assert process.poll() is None  # the run is still going when its worker goes
+    cluster.run("scancel", victim)
+    returncode, stderr = finish(process)
+    assert returncode == 0, stderr[-3000:]
+    assert_same_outputs(root / "cancelled", reference)
+    assert cluster.queue() == []
+
+
+def test_a_run_that_fails_cancels_its_jobs(cluster, tmp_path):
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"id": "a", "text": \n{"id": \n')
+    args = [f"--input=web={broken}", *slurm_flags(cluster)]
+    returncode, stderr = finish(start_curate(cluster, args, tmp_path / "out"))
+    assert returncode == 1
+    assert len(error_lines(stderr)) == 1 and "unreadable" in error_lines(stderr)[0], stderr
+    assert cluster.queue() == []
+
+
+def test_jobs_slurm_never_starts_fail_the_run_naming_them(cluster, tmp_path):
+    never = slurm_flags(cluster, sbatch=["--begin=now+1hour"], start_timeout=5)
+    returncode, stderr = finish(start_curate(cluster, never, tmp_path / "out"))
+    assert returncode == 1
+    [line] = error_lines(stderr)
+    assert "no Dask worker joined within 5 s" in line
+    assert line.count("PENDING (BeginTime)") == 2, line
+    assert cluster.queue() == []
+    assert not (tmp_path / "out" / "manifest.json").exists()
+
+
+def test_jobs_slurm_refuses_are_one_line_before_anything_is_queued(cluster, tmp_path):
+    refused = slurm_flags(cluster, partition="nope")
+    returncode, stderr = finish(start_curate(cluster, refused, tmp_path / "out"))
+    assert returncode == 2
+    [line] = error_lines(stderr)
+    assert "sbatch refused the worker job" in line and "partition" in line, line
+    assert cluster.queue() == []
+
+
+def test_a_scheduled_refresh_runs_on_slurm(cluster, corpus, tmp_path):
+    args, _ = corpus
+    inputs = [a for a in args if a.startswith("--input=")][:2]
+    env = {**cluster.env, "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "pipelines.refresh", *inputs, *ARGS[:2]]
+    command += [f"--dataset_root={tmp_path / 'dataset'}", *slurm_flags(cluster, jobs=1)]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    index = json.loads((tmp_path / "dataset" / "index.json").read_text())
+    assert [v["version"] for v in index["versions"]] == ["v0001"]
+    assert index["versions"][0]["tokens"] > 0
+    assert cluster.queue() == []
+    assert os.path.exists(tmp_path / "dataset" / "v0001" / "manifest.json")
