@@ -28,6 +28,7 @@ import contextlib
 import dataclasses
 import difflib
 import getpass
+import importlib
 import logging
 import os
 import signal
@@ -218,8 +219,7 @@ class KubernetesSettings:
 
     def cluster_spec(self, name: str) -> dict:
         """The DaskCluster resource the operator turns into a scheduler and worker pods."""
-        from dask_kubernetes.operator import make_cluster_spec
-
+        make_cluster_spec = _need("dask_kubernetes.operator", KUBERNETES).make_cluster_spec
         amount = {"cpu": str(self.cores), "memory": self.memory}
         return make_cluster_spec(
             name=name,
@@ -278,8 +278,7 @@ def describe_cluster(cluster: Cluster) -> list[str]:
     if cluster.address:
         return [f"cluster: the Dask scheduler at {cluster.address}"]
     if cluster.slurm:
-        from dask_jobqueue.slurm import SLURMJob
-
+        SLURMJob = _need("dask_jobqueue.slurm", SLURM).SLURMJob
         settings = cluster.slurm
         size = (
             f"{settings.minimum_jobs or 1} to {settings.maximum_jobs} jobs, adaptive"
@@ -325,8 +324,7 @@ def cluster_for_run(options: PipelineOptions, cluster: Cluster) -> Iterator[None
 def _dask_options(options: PipelineOptions, address: str, threads: int | None):
     """`options` run on the DaskRunner against `address`, with the graph's partition count
     fixed by the cluster's size (not by how many workers have joined yet)."""
-    from apache_beam.runners.dask.dask_runner import DaskOptions
-
+    DaskOptions = _need("apache_beam.runners.dask.dask_runner", "dask").DaskOptions
     standard, dask = options.view_as(StandardOptions), options.view_as(DaskOptions)
     before = (standard.runner, dask.address, dask.npartitions)
     standard.runner, dask.address = DASK_RUNNER, address
@@ -357,6 +355,14 @@ def _terminate_as_interrupt():
         signal.signal(signal.SIGTERM, previous)
 
 
+def _need(module: str, extra: str):
+    """Import `module`, or UserError naming the extra that installs it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as err:
+        raise UserError(f"--cluster needs {module}: pip install '.[{extra}]' ({err})") from err
+
+
 def _run_name() -> str:
     return f"{JOB_NAME_PREFIX}{uuid.uuid4().hex[:10]}"
 
@@ -365,13 +371,8 @@ def _run_name() -> str:
 def _slurm_cluster(settings: SlurmSettings) -> Iterator[str]:
     """Submit the worker jobs, yield the scheduler's address once a worker has joined,
     cancel every job on the way out."""
-    try:
-        from dask_jobqueue import SLURMCluster
-        from distributed import Client
-    except ImportError as err:
-        raise UserError(
-            f"--cluster slurm needs dask-jobqueue: pip install '.[slurm]' ({err})"
-        ) from err
+    SLURMCluster = _need("dask_jobqueue", SLURM).SLURMCluster
+    Client = _need("distributed", SLURM).Client
     job_name = _run_name()
     try:
         cluster = SLURMCluster(**settings.job_arguments(job_name))
@@ -419,15 +420,21 @@ def _check_job_script(script: str) -> None:
         raise UserError(f"--cluster slurm: sbatch refused the worker job: {reason}")
 
 
+def _slurm_command(*command: str) -> str:
+    """A Slurm client command's output ("" when it is not installed or fails)."""
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        log.warning("%s: %s", command[0], err)
+        return ""
+    return done.stdout
+
+
 def _queued(job_name: str) -> list[tuple[str, str, str]]:
     """(job id, state, reason) of this user's jobs called `job_name` still in the queue."""
-    done = subprocess.run(
-        ["squeue", "-h", "--name", job_name, "--user", getpass.getuser(), "-o", "%i|%T|%r"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    return [tuple(line.split("|", 2)) for line in done.stdout.splitlines() if line.count("|") == 2]
+    user = getpass.getuser()
+    listed = _slurm_command("squeue", "-h", "--name", job_name, "--user", user, "-o", "%i|%T|%r")
+    return [tuple(line.split("|", 2)) for line in listed.splitlines() if line.count("|") == 2]
 
 
 def _pending_jobs(job_name: str, settings: SlurmSettings) -> str:
@@ -446,8 +453,7 @@ def _stop_slurm(cluster, job_name: str) -> None:
         cluster.close()
     except Exception as err:  # noqa: BLE001 - the scancel below is the guarantee
         log.warning("closing the Slurm cluster: %s", err)
-    user = getpass.getuser()
-    subprocess.run(["scancel", "--name", job_name, "--user", user], capture_output=True, timeout=60)
+    _slurm_command("scancel", "--name", job_name, "--user", getpass.getuser())
     deadline = time.monotonic() + CANCEL_WAIT_SECONDS
     while _queued(job_name) and time.monotonic() < deadline:
         time.sleep(0.5)
@@ -460,13 +466,8 @@ def _stop_slurm(cluster, job_name: str) -> None:
 def _kubernetes_cluster(settings: KubernetesSettings) -> Iterator[str]:
     """Create the DaskCluster resource, yield its scheduler's address once a worker has
     joined, delete it on the way out."""
-    try:
-        from dask_kubernetes.operator import KubeCluster
-        from distributed import Client
-    except ImportError as err:
-        raise UserError(
-            f"--cluster kubernetes needs dask-kubernetes: pip install '.[kubernetes]' ({err})"
-        ) from err
+    KubeCluster = _need("dask_kubernetes.operator", KUBERNETES).KubeCluster
+    Client = _need("distributed", KUBERNETES).Client
     name = _run_name()
     try:
         cluster = KubeCluster(

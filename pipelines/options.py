@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import yaml
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from pipelines.dask_compat import DASK_RUNNER
 from tokenizer.formats import OUTPUT_FORMATS, PARQUET, check_formats
 from tokenizer.pack import TAIL_DROP, TAIL_PAD, PackConfig
 from tokenizer.train import EOS_TOKEN, PAD_TOKEN, TokenizerConfig
@@ -388,7 +389,11 @@ def check_known_flags(argv: list[str], own: tuple[str, ...] = ()) -> None:
         return
     runner = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     runner.add_argument("--runner")
-    _register_runner_options(runner.parse_known_args(argv)[0].runner)
+    runner.add_argument("--cluster")
+    given = runner.parse_known_args(argv)[0]
+    _register_runner_options(given.runner)
+    if given.cluster not in (None, "local"):  # pipelines.cluster runs the DaskRunner
+        _register_runner_options(DASK_RUNNER)
     unknown: list[str] = []
     known: set[str] = set()
 

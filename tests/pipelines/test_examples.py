@@ -6,11 +6,13 @@ from pathlib import Path
 
 import pytest
 
+from pipelines.cluster import resolve_cluster
 from pipelines.curate import resolve
 from pipelines.options import load_options
 from pipelines.refresh import RefreshOptions
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
 
 
 def _known(flags: list[str]) -> None:
@@ -23,18 +25,22 @@ def _known(flags: list[str]) -> None:
     options.view_as(RefreshOptions)
 
 
-def test_the_cron_line_runs_refresh_with_known_flags():
-    lines = [
-        line for line in (EXAMPLES / "refresh.cron").read_text().splitlines() if line[:1].isdigit()
-    ]
+@pytest.mark.parametrize("name", ["refresh.cron", "refresh_slurm.cron"])
+def test_the_cron_lines_run_refresh_with_known_flags(name):
+    lines = [line for line in (EXAMPLES / name).read_text().splitlines() if line[:1].isdigit()]
     assert len(lines) == 1
     fields = lines[0].split(None, 5)
     assert len(fields) == 6  # five schedule fields and the command
     command = shlex.split(fields[5].split("&&", 1)[1].split(">>")[0])
     module = command.index("-m") + 1
     assert command[module] == "pipelines.refresh"
-    flags = [a for a in command[module + 1 :] if a != "--config" and not a.endswith(".yaml")]
+    flags = command[module + 1 :]
+    config = flags.index("--config") + 1
+    flags[config] = str(ROOT / flags[config])  # the project's own config file
+    if "--cluster" in flags:
+        pytest.importorskip("dask_jobqueue", reason="needs the slurm extra")
     _known(flags)
+    resolve_cluster(load_options(flags))  # the cluster settings hold too
 
 
 def test_the_airflow_dag_passes_known_options_to_refresh():
@@ -55,3 +61,4 @@ def test_the_airflow_dag_passes_known_options_to_refresh():
     _known(flags)
     _, config = resolve(flags, write_corpus=False)
     assert config.dp_world_size == 8 and [s for s, _ in config.inputs] == ["web", "code"]
+    assert resolve_cluster(load_options(flags)).slurm.jobs == 8
