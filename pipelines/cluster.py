@@ -316,8 +316,26 @@ def cluster_for_run(options: PipelineOptions, cluster: Cluster) -> Iterator[None
     threads = cluster.slurm.threads if cluster.slurm else None
     if cluster.kubernetes:
         threads = cluster.kubernetes.threads
-    with _terminate_as_interrupt(), started as address, _dask_options(options, address, threads):
+    with (
+        _terminate_as_interrupt(),
+        _quiet("distributed"),
+        started as address,
+        _dask_options(options, address, threads),
+    ):
         yield
+
+
+@contextlib.contextmanager
+def _quiet(logger_name: str):
+    """Only warnings and errors from `logger_name` while the block runs: Dask's scheduler,
+    in this process, logs every client and worker it sees at INFO."""
+    logger = logging.getLogger(logger_name)
+    before = logger.level
+    logger.setLevel(max(before, logging.WARNING))
+    try:
+        yield
+    finally:
+        logger.setLevel(before)
 
 
 @contextlib.contextmanager
@@ -355,6 +373,11 @@ def _terminate_as_interrupt():
         signal.signal(signal.SIGTERM, previous)
 
 
+def _say(message: str) -> None:
+    """A progress line on stderr (stdout holds the run's summary)."""
+    print(message, file=sys.stderr, flush=True)
+
+
 def _need(module: str, extra: str):
     """Import `module`, or UserError naming the extra that installs it."""
     try:
@@ -386,6 +409,9 @@ def _slurm_cluster(settings: SlurmSettings) -> Iterator[str]:
             )
         else:
             cluster.scale(jobs=settings.jobs)
+        size = f"up to {settings.maximum_jobs}" if settings.adaptive else str(settings.jobs)
+        _say(f"slurm: {size} worker jobs named {job_name} (squeue --name {job_name})")
+        started = time.monotonic()
         with Client(cluster) as client:
             try:
                 client.wait_for_workers(1, timeout=settings.start_timeout)
@@ -395,6 +421,7 @@ def _slurm_cluster(settings: SlurmSettings) -> Iterator[str]:
                     f"(slurm.start_timeout): {_pending_jobs(job_name, settings)}; "
                     "cancelled them"
                 ) from None
+        _say(f"slurm: a worker joined after {time.monotonic() - started:.1f} s; running")
         yield cluster.scheduler_address
     finally:
         _stop_slurm(cluster, job_name)
