@@ -40,6 +40,7 @@ DEFAULT_VALIDATION_FRACTION = 0.005
 _TAGGED_INPUT = re.compile(r"^([A-Za-z0-9_.-]+)=(.+)$")
 EXIT_FAILED = 1  # the run finished but its result is not usable (RunFailed, unbalanced)
 EXIT_USAGE = 2  # nothing was run: a flag, the config, an input or the output is wrong
+EXIT_INTERRUPTED = 130  # Ctrl-C, or SIGTERM while a cluster runs (pipelines.cluster)
 
 
 class UserError(ValueError):
@@ -55,8 +56,8 @@ class RunFailed(RuntimeError):
 
 def command_line(main):
     """Wrap a `main(argv) -> exit code`: UserError -> `error: ...` on stderr and exit 2,
-    RunFailed -> `error: ...` and exit 1. Other exceptions propagate (bugs keep their
-    traceback)."""
+    RunFailed -> `error: ...` and exit 1, an interrupt -> `error: interrupted ...` and exit
+    130. Other exceptions propagate (bugs keep their traceback)."""
 
     @functools.wraps(main)
     def wrapper(argv: list[str] | None = None) -> int:
@@ -68,6 +69,9 @@ def command_line(main):
         except RunFailed as err:
             print_error(err)
             return EXIT_FAILED
+        except KeyboardInterrupt as err:
+            print_error(f"interrupted ({err})" if str(err) else "interrupted")
+            return EXIT_INTERRUPTED
 
     return wrapper
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -82,6 +83,22 @@ def test_a_worker_job_cancelled_mid_run_changes_no_byte(cluster, corpus, referen
     assert cluster.queue() == []
 
 
+def test_a_terminated_run_cancels_its_jobs(cluster, corpus, tmp_path):
+    args, _ = corpus
+    process = start_curate(cluster, [*args, *slurm_flags(cluster)], tmp_path / "out")
+    deadline = time.monotonic() + 120
+    while not any(j.endswith("RUNNING") for j in cluster.queue()):
+        assert process.poll() is None and time.monotonic() < deadline, process.stderr.read()
+        time.sleep(0.2)
+    time.sleep(3)
+    process.send_signal(signal.SIGTERM)  # as a scheduler's timeout or scancel of the driver
+    returncode, stderr = finish(process)
+    assert returncode == 130
+    assert error_lines(stderr) == ["error: interrupted (signal 15)"], stderr[-3000:]
+    assert cluster.queue() == []
+    assert not (tmp_path / "out" / "manifest.json").exists()
+
+
 def test_a_run_that_fails_cancels_its_jobs(cluster, tmp_path):
     broken = tmp_path / "broken.jsonl"
     broken.write_text('{"id": "a", "text": \n{"id": \n')
@@ -112,12 +129,15 @@ def test_jobs_slurm_refuses_are_one_line_before_anything_is_queued(cluster, tmp_
     assert cluster.queue() == []
 
 
-def test_a_scheduled_refresh_runs_on_slurm(cluster, corpus, tmp_path):
+def test_a_scheduled_refresh_runs_on_slurm_with_adaptive_jobs(cluster, corpus, tmp_path):
     args, _ = corpus
     inputs = [a for a in args if a.startswith("--input=")][:2]
     env = {**cluster.env, "PYTHONPATH": str(ROOT)}
     command = [sys.executable, "-m", "pipelines.refresh", *inputs, *ARGS[:2]]
-    command += [f"--dataset_root={tmp_path / 'dataset'}", *slurm_flags(cluster, jobs=1)]
+    command += [
+        f"--dataset_root={tmp_path / 'dataset'}",
+        *slurm_flags(cluster, minimum_jobs=1, maximum_jobs=2),
+    ]
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
     index = json.loads((tmp_path / "dataset" / "index.json").read_text())
