@@ -55,6 +55,7 @@ SCHEDULER_PLACEHOLDER = "tcp://SCHEDULER-STARTED-BY-THE-RUN:8786"
 JOB_NAME_PREFIX = "curate-"
 PARTITIONS_PER_THREAD = 2  # as pipelines.dask_compat's default
 CANCEL_WAIT_SECONDS = 30  # how long to wait for cancelled jobs to leave the queue
+QUEUE_POLL_SECONDS = 5  # how often the queue is read while waiting for the first worker
 
 log = logging.getLogger(__name__)
 
@@ -413,18 +414,38 @@ def _slurm_cluster(settings: SlurmSettings) -> Iterator[str]:
         _say(f"slurm: {size} worker jobs named {job_name} (squeue --name {job_name})")
         started = time.monotonic()
         with Client(cluster) as client:
-            try:
-                client.wait_for_workers(1, timeout=settings.start_timeout)
-            except TimeoutError:
-                raise RunFailed(
-                    f"no Dask worker joined within {settings.start_timeout:g} s "
-                    f"(slurm.start_timeout): {_pending_jobs(job_name, settings)}; "
-                    "cancelled them"
-                ) from None
+            _wait_for_a_worker(client, cluster, job_name, settings)
         _say(f"slurm: a worker joined after {time.monotonic() - started:.1f} s; running")
         yield cluster.scheduler_address
     finally:
         _stop_slurm(cluster, job_name)
+
+
+def _wait_for_a_worker(client, cluster, job_name: str, settings: SlurmSettings) -> None:
+    """Return once a Dask worker has joined; RunFailed when `start_timeout` passes first,
+    naming the jobs still pending and Slurm's reason, or as soon as every submitted job has
+    left the queue without a worker joining (a worker that cannot start: a wrong `python`,
+    a missing module), pointing at their logs."""
+    deadline = time.monotonic() + settings.start_timeout
+    while True:
+        try:
+            client.wait_for_workers(1, timeout=min(QUEUE_POLL_SECONDS, settings.start_timeout))
+            return
+        except TimeoutError:
+            pass
+        submitted = [getattr(job, "job_id", None) for job in cluster.workers.values()]
+        if time.monotonic() >= deadline:
+            problem = f"no Dask worker joined within {settings.start_timeout:g} s"
+            raise RunFailed(
+                f"{problem} (slurm.start_timeout): {_pending_jobs(job_name, settings)}; "
+                "cancelled them"
+            )
+        if submitted and all(submitted) and not _queued(job_name) and not client.nthreads():
+            where = settings.log_directory or "the submit directory"
+            raise RunFailed(
+                f"the worker jobs {', '.join(sorted(submitted))} ended before a Dask worker "
+                f"joined: see their .err files in {where}"
+            )
 
 
 def _check_job_script(script: str) -> None:
@@ -470,7 +491,7 @@ def _pending_jobs(job_name: str, settings: SlurmSettings) -> str:
     if jobs:
         return "Slurm jobs " + ", ".join(f"{i} {state} ({reason})" for i, state, reason in jobs)
     where = settings.log_directory or "the submit directory"
-    return f"the worker jobs {job_name} had left the queue (their logs: {where})"
+    return f"no job {job_name} is queued (their logs: {where})"
 
 
 def _stop_slurm(cluster, job_name: str) -> None:

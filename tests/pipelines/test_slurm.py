@@ -120,6 +120,17 @@ def test_jobs_slurm_never_starts_fail_the_run_naming_them(cluster, tmp_path):
     assert not (tmp_path / "out" / "manifest.json").exists()
 
 
+def test_workers_that_cannot_start_fail_the_run_at_once_naming_their_logs(cluster, tmp_path):
+    broken = slurm_flags(cluster, python="/nonexistent/bin/python", start_timeout=300)
+    started = time.monotonic()
+    returncode, stderr = finish(start_curate(cluster, broken, tmp_path / "out"))
+    assert returncode == 1 and time.monotonic() - started < 120  # not the 300 s timeout
+    [line] = error_lines(stderr)
+    assert "ended before a Dask worker joined" in line, line
+    assert str(cluster.log_directory) in line
+    assert cluster.queue() == []
+
+
 def test_jobs_slurm_refuses_are_one_line_before_anything_is_queued(cluster, tmp_path):
     refused = slurm_flags(cluster, partition="nope")
     returncode, stderr = finish(start_curate(cluster, refused, tmp_path / "out"))
