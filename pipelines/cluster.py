@@ -19,7 +19,8 @@ A cluster that gives no worker within `start_timeout` seconds fails the run with
 naming the jobs still pending and the reason Slurm gives. Workers need this project (the
 same version) in the Python they run, and the inputs and the output on paths every node
 reads: a shared filesystem or an object store. A worker that dies mid-run (preempted,
-cancelled) changes no output byte: Dask reruns its tasks on the others.
+cancelled, out of walltime) changes no output byte: Dask reruns its tasks on the others,
+and on Slurm the run submits a job in its place.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from dataclasses import dataclass, field
 
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from pipelines.dask_compat import DASK_RUNNER, uses_dask_runner
+from pipelines.dask_compat import DASK_RUNNER, DEFAULT_PARTITIONS_PER_THREAD, uses_dask_runner
 from pipelines.options import RunFailed, UserError, parse_json_mapping
 
 LOCAL = "local"
@@ -53,9 +54,9 @@ ADDRESS = "address:"
 # Placeholder for the scheduler's address in a dry run's job script (the run starts it).
 SCHEDULER_PLACEHOLDER = "tcp://SCHEDULER-STARTED-BY-THE-RUN:8786"
 JOB_NAME_PREFIX = "curate-"
-PARTITIONS_PER_THREAD = 2  # as pipelines.dask_compat's default
 CANCEL_WAIT_SECONDS = 30  # how long to wait for cancelled jobs to leave the queue
 QUEUE_POLL_SECONDS = 5  # how often the queue is read while waiting for the first worker
+LOST_JOB_POLL_SECONDS = 5  # how often a run looks for worker jobs to replace
 
 log = logging.getLogger(__name__)
 
@@ -348,7 +349,7 @@ def _dask_options(options: PipelineOptions, address: str, threads: int | None):
     before = (standard.runner, dask.address, dask.npartitions)
     standard.runner, dask.address = DASK_RUNNER, address
     if threads and not dask.npartitions:
-        dask.npartitions = PARTITIONS_PER_THREAD * threads
+        dask.npartitions = DEFAULT_PARTITIONS_PER_THREAD * threads
     try:
         yield
     finally:
@@ -416,9 +417,32 @@ def _slurm_cluster(settings: SlurmSettings) -> Iterator[str]:
         with Client(cluster) as client:
             _wait_for_a_worker(client, cluster, job_name, settings)
         _say(f"slurm: a worker joined after {time.monotonic() - started:.1f} s; running")
-        yield cluster.scheduler_address
+        with _replacing_lost_jobs(cluster):
+            yield cluster.scheduler_address
     finally:
         _stop_slurm(cluster, job_name)
+
+
+@contextlib.contextmanager
+def _replacing_lost_jobs(cluster):
+    """While the block runs, submit a new job for every worker job that left (preempted,
+    cancelled, out of walltime): dask-jobqueue keeps a lost job in its plan without starting
+    another, so a run whose jobs were all lost would wait for ever. Dask reruns the lost
+    tasks on whichever workers are there."""
+    from tornado.ioloop import PeriodicCallback
+
+    def replace_lost() -> None:  # on the cluster's event loop, where its state changes
+        lost = set(cluster.worker_spec) - set(cluster.workers)
+        if lost and cluster.status.name == "running":
+            _say(f"slurm: {len(lost)} worker job(s) lost; submitting replacements")
+            cluster.scale(jobs=len(cluster.worker_spec))  # starts what the plan misses
+
+    watch = PeriodicCallback(replace_lost, LOST_JOB_POLL_SECONDS * 1000)
+    cluster.loop.add_callback(watch.start)
+    try:
+        yield
+    finally:
+        cluster.loop.add_callback(watch.stop)
 
 
 def _wait_for_a_worker(client, cluster, job_name: str, settings: SlurmSettings) -> None:

@@ -6,6 +6,7 @@ and its failure without credentials are tested."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -69,11 +70,15 @@ def test_slurm_settings_from_a_flag_and_from_a_config_file(tmp_path):
     assert from_file.slurm.threads == 200  # the partition count follows the largest size
 
 
-def test_the_shipped_configs_resolve():
+def test_the_shipped_configs_resolve_and_show_every_key():
     slurm = cluster_of(f"--config={ROOT / 'configs' / 'slurm.yaml'}")
     assert slurm.kind == SLURM and slurm.slurm.partition
     kubernetes = cluster_of(f"--config={ROOT / 'configs' / 'kubernetes.yaml'}")
     assert kubernetes.kubernetes.image and kubernetes.kubernetes.workers >= 1
+    for name, settings in (("slurm", SlurmSettings), ("kubernetes", KubernetesSettings)):
+        text = (ROOT / "configs" / f"{name}.yaml").read_text()
+        for key in dataclasses.fields(settings):  # set, or shown commented out
+            assert f"  {key.name}: " in text or f"# {key.name}: " in text, (name, key.name)
 
 
 @pytest.mark.parametrize(

@@ -66,19 +66,21 @@ def test_two_worker_jobs_write_the_reference_bytes_and_leave_no_job(cluster, cor
     assert len([n for n in logs if n.endswith(".err")]) >= 2  # both jobs ran a worker
 
 
-def test_a_worker_job_cancelled_mid_run_changes_no_byte(cluster, corpus, reference):
+def test_worker_jobs_cancelled_mid_run_are_replaced_and_change_no_byte(cluster, corpus, reference):
+    """Both jobs go (as a preemption would take them): the run submits new ones, Dask
+    reruns the lost tasks, and every output file is the reference's."""
     args, root = corpus
     process = start_curate(cluster, [*args, *slurm_flags(cluster)], root / "cancelled")
     deadline = time.monotonic() + 120
-    while len([j for j in cluster.queue() if j.endswith("RUNNING")]) < 2:
+    while len(running := [j for j in cluster.queue() if j.endswith("RUNNING")]) < 2:
         assert process.poll() is None and time.monotonic() < deadline, process.stderr.read()
         time.sleep(0.2)
     time.sleep(8)  # into the graph: the workers hold tasks and results
-    victim = cluster.queue()[0].split()[0]
-    assert process.poll() is None  # the run is still going when its worker goes
-    cluster.run("scancel", victim)
+    assert process.poll() is None  # the run is still going when its workers go
+    cluster.run("scancel", *(job.split()[0] for job in running))
     returncode, stderr = finish(process)
     assert returncode == 0, stderr[-3000:]
+    assert "worker job(s) lost; submitting replacements" in stderr
     assert_same_outputs(root / "cancelled", reference)
     assert cluster.queue() == []
 
