@@ -117,6 +117,7 @@ def _from_mapping(cls, values: dict, flag: str):
 
 
 def _positive(owner: str, **values) -> None:
+    """ValueError naming the first of `values` that is set but not a positive number."""
     for name, value in values.items():
         if value is not None and (not isinstance(value, int | float) or value <= 0):
             raise ValueError(f"{name} must be a positive number, got {value!r} ({owner})")
@@ -315,9 +316,8 @@ def cluster_for_run(options: PipelineOptions, cluster: Cluster) -> Iterator[None
         started = _slurm_cluster(cluster.slurm)
     else:
         started = _kubernetes_cluster(cluster.kubernetes)
-    threads = cluster.slurm.threads if cluster.slurm else None
-    if cluster.kubernetes:
-        threads = cluster.kubernetes.threads
+    settings = cluster.slurm or cluster.kubernetes
+    threads = settings.threads if settings else None  # an address: the cluster's own count
     with (
         _terminate_as_interrupt(),
         _quiet("distributed"),
