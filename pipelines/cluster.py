@@ -1,4 +1,5 @@
-"""Where the graph runs: `--cluster local|slurm|kubernetes|address:HOST:PORT`.
+"""Where the graph runs: `--cluster local|slurm|kubernetes|address:HOST:PORT`, and
+`run_graph`, which every pipeline runs its graph with.
 
 `local` (the default) leaves the runner as the flags name it. The others run the same
 graph on Beam's DaskRunner against a Dask cluster:
@@ -39,13 +40,17 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
+from pipelines import dask_compat
 from pipelines.dask_compat import DASK_RUNNER, DEFAULT_PARTITIONS_PER_THREAD, uses_dask_runner
+from pipelines.local_runner import OfflineDirectRunner, in_memory, runner_for
 from pipelines.options import RunFailed, UserError, parse_json_mapping
+from transforms.progress import ProgressReporter
 
 LOCAL = "local"
 SLURM = "slurm"
@@ -271,6 +276,23 @@ def resolve_cluster(options: PipelineOptions) -> Cluster:
     return Cluster(
         kind, kubernetes=_from_mapping(KubernetesSettings, view.kubernetes or {}, KUBERNETES)
     )
+
+
+def run_graph(
+    options: PipelineOptions, build: Callable[[beam.Pipeline], None], show_progress: bool = False
+) -> None:
+    """Build a graph with `build` and run it to completion where `--cluster` says, on the
+    runner `options` name (with pipelines.dask_compat's fixes on the DaskRunner).
+    `show_progress`: live counts on stderr while an in-process local run works."""
+    with cluster_for_run(options, resolve_cluster(options)):
+        if uses_dask_runner(options.view_as(StandardOptions).runner):
+            dask_compat.patch()
+        runner = runner_for(options)
+        in_process = isinstance(runner, OfflineDirectRunner) and in_memory(options)
+        with ProgressReporter() if in_process and show_progress else contextlib.nullcontext():
+            with beam.Pipeline(runner=runner, options=options) as pipeline:
+                build(pipeline)
+        dask_compat.close_client(pipeline.result)
 
 
 def describe_cluster(cluster: Cluster) -> list[str]:

@@ -20,11 +20,9 @@ import time
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.options.pipeline_options import StandardOptions
 
-from pipelines import dask_compat
-from pipelines.cluster import cluster_for_run, describe_cluster, resolve_cluster
-from pipelines.local_runner import OfflineDirectRunner, in_memory, runner_for, runs_alone
+from pipelines.cluster import describe_cluster, resolve_cluster, run_graph
+from pipelines.local_runner import runs_alone
 from pipelines.options import (
     CurateConfig,
     CurateOptions,
@@ -56,7 +54,6 @@ from transforms.common import split_by_type
 from transforms.near_dedup import STAGE as NEAR_DEDUP_STAGE
 from transforms.pii import STAGE as PII_STAGE
 from transforms.pii.stage import RedactDeadLetters, RedactRejected
-from transforms.progress import ProgressReporter
 from transforms.readers import READ_STAGE, ReadInputs
 from transforms.stage import DOCUMENTS, FILES, TOKENS
 from transforms.tokenize import (
@@ -488,8 +485,7 @@ def execute(
                 index = staged.rebase(near_dedup["index_output"])
                 stages = {**stages, NEAR_DEDUP_STAGE: {**near_dedup, "index_output": index}}
             run_config = dataclasses.replace(config, output=target, stages=stages)
-        with cluster_for_run(options, resolve_cluster(options)):
-            _run_graph(options, run_config, registry, show_progress)
+        run_graph(options, lambda pipeline: build(pipeline, run_config, registry), show_progress)
         delete_tree(FileSystems.join(target, TEMPORARY_DIR))
         manifest_path = FileSystems.join(target, OUTPUT_MANIFEST)
         with FileSystems.open(manifest_path) as f:
@@ -500,18 +496,6 @@ def execute(
         write_report(target, run_registry(config, registry).report_sections())
         settle(staged, manifest["records"], manifest_path, "manifest")
     return manifest
-
-
-def _run_graph(options, config: CurateConfig, registry: Registry, show_progress: bool) -> None:
-    """Build the graph and run it to completion with the runner `options` name."""
-    if dask_compat.uses_dask_runner(options.view_as(StandardOptions).runner):
-        dask_compat.patch()
-    runner = runner_for(options)
-    in_process = isinstance(runner, OfflineDirectRunner) and in_memory(options)
-    with ProgressReporter() if in_process and show_progress else contextlib.nullcontext():
-        with beam.Pipeline(runner=runner, options=options) as pipeline:
-            build(pipeline, config, registry)
-    dask_compat.close_client(pipeline.result)
 
 
 def summary(manifest: dict, seconds: float) -> str:

@@ -28,10 +28,9 @@ import sys
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines import dask_compat
-from pipelines.local_runner import runner_for
+from pipelines.cluster import run_graph
 from pipelines.options import (
     DEFAULT_OUTPUT,
     CurateConfig,
@@ -212,11 +211,8 @@ def run(argv: list[str] | None = None) -> dict:
     check_inputs(resolved.inputs, resolved.stages.get(READ_STAGE))
     with StagedOutput(output, SUMMARY_FILE, command="pipelines.dedup") as staged:
         staged_config = dataclasses.replace(config, index_output=staged.rebase(config.index_output))
-        if dask_compat.uses_dask_runner(options.view_as(StandardOptions).runner):
-            dask_compat.patch()
-        with beam.Pipeline(runner=runner_for(options), options=options) as pipeline:
-            build(pipeline, resolved.inputs, staged.staging, reader, staged_config)
-        dask_compat.close_client(pipeline.result)
+        inputs, staging = resolved.inputs, staged.staging
+        run_graph(options, lambda pipeline: build(pipeline, inputs, staging, reader, staged_config))
         index_parent = staged_config.index_output.rstrip("/").rsplit("/", 1)[0] or "/"
         for folder in {staged.staging, index_parent}:
             delete_tree(FileSystems.join(folder, TEMPORARY_DIR))

@@ -22,10 +22,10 @@ import sys
 import apache_beam as beam
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines import dask_compat
-from pipelines.local_runner import runner_for, runs_alone
+from pipelines.cluster import run_graph
+from pipelines.local_runner import runs_alone
 from pipelines.options import (
     UserError,
     absolute_if_local,
@@ -117,11 +117,9 @@ def export(run_dir: str, formats: tuple[str, ...], options: PipelineOptions) -> 
         manifest = staged.previous
         if manifest is None or "documents" not in manifest or not manifest.get("tokenizer"):
             raise UserError(f"{run_dir}: no curate run there (no {MANIFEST} of one)")
-        if dask_compat.uses_dask_runner(options.view_as(StandardOptions).runner):
-            dask_compat.patch()
-        with beam.Pipeline(runner=runner_for(options), options=options) as pipeline:
-            build(pipeline, run_dir, manifest, formats, staged.staging)
-        dask_compat.close_client(pipeline.result)
+        run_graph(
+            options, lambda pipeline: build(pipeline, run_dir, manifest, formats, staged.staging)
+        )
         sections = read_json(FileSystems.join(staged.staging, _SECTIONS_FILE))
         manifest = {**manifest, "formats": {**(manifest.get("formats") or {})}}
         manifest["formats"].update(sections["formats"])

@@ -228,3 +228,16 @@ def test_a_missing_extra_names_the_install(monkeypatch):
         monkeypatch.setitem(sys.modules, module, None)  # import raises ImportError
     with pytest.raises(UserError, match=r"pip install '\.\[slurm\]'"):
         describe_cluster(cluster_of("--cluster=slurm"))
+
+
+def test_dedup_and_export_run_where_the_cluster_flag_says(tmp_path, capsys):
+    from pipelines import dedup, export
+
+    page = tmp_path / "web.jsonl"
+    page.write_text(json.dumps({"id": "a", "text": "one page of text"}) + "\n")
+    argv = [f"--input={page}", f"--output={tmp_path / 'dedup'}", "--cluster=slurmm"]
+    assert dedup.main(argv) == 2
+    assert "choose local, slurm, kubernetes" in capsys.readouterr().err
+    (tmp_path / "run").mkdir()
+    assert export.main([str(tmp_path / "run"), "--format=nanogpt", "--cluster=slurm"]) == 2
+    assert "no curate run there" in capsys.readouterr().err  # the flag itself is known
