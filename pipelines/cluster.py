@@ -422,7 +422,9 @@ def _slurm_cluster(settings: SlurmSettings) -> Iterator[str]:
     Client = _need("distributed", SLURM).Client
     job_name = _run_name()
     try:
-        cluster = SLURMCluster(**settings.job_arguments(job_name))
+        # The dashboard on a free port: a login node's 8787 is often another user's.
+        dashboard = {"dashboard_address": ":0"}
+        cluster = SLURMCluster(**settings.job_arguments(job_name), scheduler_options=dashboard)
     except Exception as err:  # noqa: BLE001 - a bad setting, a missing sbatch: one line
         raise UserError(f"--cluster slurm: cannot start the scheduler: {err}") from err
     try:
@@ -434,7 +436,10 @@ def _slurm_cluster(settings: SlurmSettings) -> Iterator[str]:
         else:
             cluster.scale(jobs=settings.jobs)
         size = f"up to {settings.maximum_jobs}" if settings.adaptive else str(settings.jobs)
-        _say(f"slurm: {size} worker jobs named {job_name} (squeue --name {job_name})")
+        _say(
+            f"slurm: {size} worker jobs named {job_name} (squeue --name {job_name}); "
+            f"Dask dashboard {cluster.dashboard_link}"
+        )
         started = time.monotonic()
         with Client(cluster) as client:
             _wait_for_a_worker(client, cluster, job_name, settings)
