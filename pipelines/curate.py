@@ -55,7 +55,7 @@ from transforms.near_dedup import STAGE as NEAR_DEDUP_STAGE
 from transforms.pii import STAGE as PII_STAGE
 from transforms.pii.stage import RedactDeadLetters, RedactRejected
 from transforms.readers import READ_STAGE, ReadInputs
-from transforms.stage import DOCUMENTS, FILES, TOKENS
+from transforms.stage import DOCUMENTS, FILES, TOKENS, ApplySteps
 from transforms.tokenize import (
     EncodedDocument,
     EncodeDocuments,
@@ -208,15 +208,35 @@ class _StagesRun:
 
     def stages(self, records, place: str, kind: type):
         """`records` (of `kind`) through the active stages that run on `place`, in order;
-        -> the records every stage kept."""
+        -> the records every stage kept. Consecutive per-document stages (`ApplySteps`)
+        run as one ParDo, labelled with their names joined by "+"."""
+        fused: list[tuple[str, ApplySteps]] = []
         for stage in self.registry.running(place, self.configs):
             self.names.append(stage.name)
-            outputs = records | stage.name >> stage.transform(self.configs.get(stage.name))
+            transform = stage.transform(self.configs.get(stage.name))
+            if isinstance(transform, ApplySteps):
+                fused.append((stage.name, transform))
+                continue
+            records = self._fused(records, fused, kind)
+            outputs = records | stage.name >> transform
             if isinstance(outputs, tuple):  # (records, the stage's manifest section)
                 outputs, section = outputs
                 self.manifest_sections[_SECTION + stage.name] = beam.pvalue.AsSingleton(section)
-            records, rejected = split_by_type(outputs, f"{stage.name}/Split", kind, Rejected)
-            self.dropped.append(rejected)
+            records = self._split(outputs, stage.name, kind)
+        return self._fused(records, fused, kind)
+
+    def _fused(self, records, fused: list, kind: type):
+        """`records` through the pending per-document stages `fused` (emptied) in one ParDo."""
+        if not fused:
+            return records
+        label = "+".join(name for name, _ in fused)
+        steps = tuple(step for _, transform in fused for step in transform.steps)
+        fused.clear()
+        return self._split(records | label >> ApplySteps(steps), label, kind)
+
+    def _split(self, outputs, label: str, kind: type):
+        records, rejected = split_by_type(outputs, f"{label}/Split", kind, Rejected)
+        self.dropped.append(rejected)
         return records
 
 

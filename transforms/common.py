@@ -22,23 +22,27 @@ def split_by_type(pcoll, label: str, *types: type) -> tuple:
 
 
 class CountingDoFn(beam.DoFn):
-    """A DoFn that counts kept and rejected documents per reason in Beam Metrics."""
+    """A DoFn that counts kept and rejected documents per reason in Beam Metrics, under its
+    `stage` (or the stage a call names: a DoFn that runs several stages)."""
 
     stage = "Stage"
 
     def __init__(self):
         self._counters = {}
 
-    def reject(self, doc, reason: str, duplicate_of: str | None = None) -> Rejected:
+    def reject(
+        self, doc, reason: str, duplicate_of: str | None = None, stage: str | None = None
+    ) -> Rejected:
         """Count the drop and return the Rejected record to emit."""
-        self._counter(f"dropped_{reason}").inc()
-        return Rejected(doc, self.stage, reason, duplicate_of)
+        stage = stage or self.stage
+        self._counter(stage, f"dropped_{reason}").inc()
+        return Rejected(doc, stage, reason, duplicate_of)
 
-    def keep(self, doc):
-        self._counter("kept").inc()
+    def keep(self, doc, stage: str | None = None):
+        self._counter(stage or self.stage, "kept").inc()
         return doc
 
-    def _counter(self, name: str):
-        if name not in self._counters:
-            self._counters[name] = Metrics.counter(self.stage, name)
-        return self._counters[name]
+    def _counter(self, stage: str, name: str):
+        if (stage, name) not in self._counters:
+            self._counters[stage, name] = Metrics.counter(stage, name)
+        return self._counters[stage, name]

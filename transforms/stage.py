@@ -9,6 +9,7 @@ A per-document stage is a Beam-free `DocumentStep`: `apply(doc)` returns the doc
 keep (changed or not) or a `Drop`. `ApplyStep` runs it: it loads the step's models once
 per DoFn instance (`setup`), batches when the step asks for it, counts what was kept and
 dropped per reason in Beam Metrics, and emits Documents and Rejected records.
+`ApplySteps` runs several in one ParDo (the pipelines fuse consecutive ones).
 
     docs | "quality" >> ApplyStep(QualityStep(config))   # -> Document | Rejected
 """
@@ -92,39 +93,57 @@ class DocumentStep:
 
 
 class _ApplyFn(CountingDoFn):
-    """Applies a DocumentStep; one copy of the step per DoFn instance, so per thread."""
+    """Applies DocumentSteps in turn; one copy of each step per DoFn instance, so per
+    thread. With `batched`, each element is a list of Documents."""
 
-    def __init__(self, step: DocumentStep):
+    def __init__(self, steps: tuple[DocumentStep, ...], batched: bool):
         super().__init__()
-        self.step = step
-        self.stage = step.stage
+        self.steps = steps
+        self.batched = batched
 
     def setup(self):
-        self.step = copy.copy(self.step)  # models loaded here are this instance's alone
-        self.step.setup()
+        self.steps = tuple(copy.copy(step) for step in self.steps)  # models: this instance's
+        for step in self.steps:
+            step.setup()
 
     def process(self, element):
-        if self.step.batch_size:
-            results = self.step.apply_batch(element)
-        else:
-            results = (self.step.apply(element),)
-        for result in results:
-            if isinstance(result, Drop):
-                yield self.reject(result.doc, result.reason)
-            else:
-                yield self.keep(result)
+        docs = element if self.batched else (element,)
+        for step in self.steps:
+            kept = []
+            for result in _results(step, docs):
+                if isinstance(result, Drop):
+                    yield self.reject(result.doc, result.reason, stage=step.stage)
+                else:
+                    kept.append(self.keep(result, stage=step.stage))
+            docs = kept
+        yield from docs
 
 
-class ApplyStep(beam.PTransform):
+def _results(step: DocumentStep, docs) -> list:
+    if not step.batch_size:
+        return [step.apply(doc) for doc in docs]
+    size = step.batch_size
+    return [r for at in range(0, len(docs), size) for r in step.apply_batch(docs[at : at + size])]
+
+
+class ApplySteps(beam.PTransform):
+    """Documents -> the Documents every step keeps, in turn, and Rejected(stage=the step
+    that dropped them). One ParDo for all: consecutive per-document stages cost one pass
+    over the documents, not one each (and one batching when a step batches)."""
+
+    def __init__(self, steps: tuple[DocumentStep, ...]):
+        super().__init__()
+        self.steps = tuple(steps)
+
+    def expand(self, docs):
+        batch_size = max(step.batch_size for step in self.steps)
+        if batch_size:
+            docs = docs | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=batch_size)
+        return docs | "Apply" >> beam.ParDo(_ApplyFn(self.steps, batched=batch_size > 0))
+
+
+class ApplyStep(ApplySteps):
     """Documents -> Documents (as the step keeps them) and Rejected(stage=step.stage)."""
 
     def __init__(self, step: DocumentStep):
-        super().__init__()
-        self.step = step
-
-    def expand(self, docs):
-        if self.step.batch_size:
-            docs = docs | "Batch" >> beam.BatchElements(
-                min_batch_size=1, max_batch_size=self.step.batch_size
-            )
-        return docs | "Apply" >> beam.ParDo(_ApplyFn(self.step))
+        super().__init__((step,))
