@@ -2,7 +2,8 @@
 
 Beam-free cores: `shingle` (word n-grams), `minhash` (vectorized signatures identical to
 datasketch), `lsh` (band choice, band hashes, bucket verification), `components`
-(large-star / small-star steps and their convergence check), `history` (cross-run index).
+(large-star / small-star steps, settling and finishing what they leave), `history`
+(cross-run index).
 The PTransforms are in `transform`.
 """
 

@@ -43,10 +43,12 @@ class NearDedupConfig:
     survivor_score: a `Document.scores` key: the highest value survives in a cluster; None
                     (default), a missing or NaN value ranks below any value; ties and the
                     rest go to the smallest id (then source file).
-    max_rounds:     unrolled large-star + small-star rounds of connected components; the run
-                    fails (NotConverged) if the graph is not a star forest after them. A
-                    chain of 10**5 documents linked in rank order (the worst shape we know)
-                    needs 17, random orders fewer; see components.py.
+    max_rounds:     unrolled large-star + small-star rounds of connected components, grouped
+                    by node; what is not a star forest after them is finished on one worker
+                    (exact either way). Clusters of near duplicates settle in a few rounds; a
+                    chain of 10**4 documents linked in rank order (the worst shape we know)
+                    needs 14. Each round costs two groupings, a latency that dominates on
+                    Dask; see components.py.
     index_input:    globs of band-hash index files of earlier runs; documents that duplicate
                     an indexed survivor are dropped (earlier runs win).
     index_output:   directory to write this run's survivors' index to; None: not written.
@@ -65,7 +67,7 @@ class NearDedupConfig:
     verify: bool = True
     max_bucket_compare: int | None = 1000
     survivor_score: str | None = None
-    max_rounds: int = 24
+    max_rounds: int = 6
     index_input: tuple[str, ...] = ()
     index_output: str | None = None
     batch_size: int = 1024

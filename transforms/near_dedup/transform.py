@@ -6,8 +6,9 @@
          -> connected components (unrolled large/small-star rounds)   "Components"
          -> every document with its cluster id and whether it survives
 
-Nothing is ever grouped on one key for all documents or edges: buckets are keyed by band
-hash, component steps by node. A node is a document's survivor rank (see
+Nothing is ever grouped on one key for all documents: buckets are keyed by band hash,
+component rounds by node; only the edges the rounds leave unsettled (usually none) are
+finished on one worker. A node is a document's survivor rank (see
 `near_survivor_rank`), so a component's minimum is its survivor and no extra step picks it.
 """
 
@@ -20,10 +21,13 @@ import apache_beam as beam
 from schemas.document import Document, document_digest
 from transforms.common import CountingDoFn
 from transforms.near_dedup.components import (
+    UNSETTLED,
+    component_minima,
+    labels,
     large_star,
     normalized,
+    settle,
     small_star,
-    star_labels,
 )
 from transforms.near_dedup.config import NearDedupConfig, rank_nan
 from transforms.near_dedup.history import HISTORY_CLASS, index_bytes, matching_files, read_index
@@ -114,8 +118,9 @@ def _with_signature(rank, joined):
 class ConnectedComponents(beam.PTransform):
     """Edges (node, node) -> (node, component minimum) for every node on an edge.
 
-    `max_rounds` unrolled large-star + small-star rounds, then a node-local check that
-    the graph is a star forest; NotConverged fails the run otherwise (components.py).
+    `max_rounds` unrolled large-star + small-star rounds, each grouped by node; then every
+    node settles itself, and what is not yet a star forest is finished on one worker
+    (components.py). Exact whatever `max_rounds` is.
     """
 
     def __init__(self, max_rounds: int):
@@ -123,25 +128,46 @@ class ConnectedComponents(beam.PTransform):
         self.max_rounds = max_rounds
 
     def expand(self, edges):
-        rounds = self.max_rounds
         edges = edges | "Normalize" >> beam.Map(normalized)
         for i in range(self.max_rounds):
             edges = (
                 edges
-                | f"Round{i:02d}/BothWays" >> beam.FlatMap(lambda e: [e, (e[1], e[0])])
+                | f"Round{i:02d}/BothWays" >> beam.FlatMap(_both_ways)
                 | f"Round{i:02d}/Neighbours" >> beam.GroupByKey()
                 | f"Round{i:02d}/LargeStar" >> beam.FlatMapTuple(large_star)
                 | f"Round{i:02d}/ByLarger" >> beam.Map(lambda e: (e[1], e[0]))
                 | f"Round{i:02d}/SmallerNeighbours" >> beam.GroupByKey()
                 | f"Round{i:02d}/SmallStar" >> beam.FlatMapTuple(small_star)
             )
-        return (
+        settled = (
             edges
-            | "Check/BothWays" >> beam.FlatMap(lambda e: [e, (e[1], e[0])])
-            | "Check/Neighbours" >> beam.GroupByKey()
-            | "Check/Labels"
-            >> beam.FlatMapTuple(lambda node, nbrs: star_labels(node, nbrs, rounds))
+            | "Settle/BothWays" >> beam.FlatMap(_both_ways)
+            | "Settle/Neighbours" >> beam.GroupByKey()
+            | "Settle/Nodes" >> beam.FlatMapTuple(settle)
         )
+        finished = (
+            settled
+            | "Finish/Unsettled" >> beam.Filter(lambda kv: kv[0] is UNSETTLED)
+            | "Finish/OneWorker" >> beam.GroupByKey()
+            | "Finish/Minima" >> beam.FlatMapTuple(lambda _, edges: component_minima(edges))
+        )
+        return (
+            {
+                "settled": settled | "Settle/Keyed" >> beam.Filter(_is_settled),
+                "finished": finished,
+            }
+            | "Labels/Join" >> beam.CoGroupByKey()
+            | "Labels/Nodes"
+            >> beam.FlatMapTuple(lambda node, j: labels(node, j["settled"], j["finished"]))
+        )
+
+
+def _both_ways(edge: tuple) -> list[tuple]:
+    return [edge, (edge[1], edge[0])]
+
+
+def _is_settled(keyed: tuple) -> bool:
+    return keyed[0] is not UNSETTLED
 
 
 def _assign(rank, joined):
