@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from pipelines import dask_compat
+from pipelines import beam_speedups, dask_compat
 from pipelines.dask_compat import DASK_RUNNER, DEFAULT_PARTITIONS_PER_THREAD, uses_dask_runner
 from pipelines.local_runner import OfflineDirectRunner, in_memory, runner_for
 from pipelines.options import RunFailed, UserError, parse_json_mapping
@@ -282,8 +282,10 @@ def run_graph(
     options: PipelineOptions, build: Callable[[beam.Pipeline], None], show_progress: bool = False
 ) -> None:
     """Build a graph with `build` and run it to completion where `--cluster` says, on the
-    runner `options` name (with pipelines.dask_compat's fixes on the DaskRunner).
-    `show_progress`: live counts on stderr while an in-process local run works."""
+    runner `options` name (with pipelines.dask_compat's fixes on the DaskRunner, and
+    pipelines.beam_speedups' on every runner). `show_progress`: live counts on stderr while
+    an in-process local run works."""
+    beam_speedups.patch()
     with cluster_for_run(options, resolve_cluster(options)):
         if uses_dask_runner(options.view_as(StandardOptions).runner):
             dask_compat.patch()
