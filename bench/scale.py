@@ -15,7 +15,9 @@
    timed inside its process.
 3. Checks that tokens/*.parquet, documents/*.parquet and manifest.json (minus config.output
    and runner options) are byte-identical to the one_core run's; writes
-   bench/results/scale.json and prints a table.
+   bench/results/scale.json and prints a table. Dask runs also get `dask_timeline`, from
+   the scheduler's task stream: the driver's start-up before the first task, occupancy,
+   and the seconds in which at most one worker thread had work (the serial parts).
 
 `--profile` runs one_core under cProfile and prints the top 25 by cumulative and total time.
 """
@@ -227,7 +229,7 @@ def start_dask_cluster(workers: int) -> tuple[subprocess.Popen, str]:
 
 
 def serve_dask(workers: int, address: Path) -> None:
-    """Host a LocalCluster until stdin closes."""
+    """Host a LocalCluster, recording its task stream, until stdin closes."""
     import distributed
 
     with distributed.LocalCluster(
@@ -235,8 +237,61 @@ def serve_dask(workers: int, address: Path) -> None:
     ) as cluster:
         with distributed.Client(cluster) as client:
             client.wait_for_workers(workers)
+            client.run_on_scheduler(_record_task_stream)
         address.write_text(cluster.scheduler_address)
         sys.stdin.read()
+
+
+def _record_task_stream(dask_scheduler) -> None:
+    from distributed.diagnostics.task_stream import TaskStreamPlugin
+
+    dask_scheduler.add_plugin(TaskStreamPlugin(dask_scheduler, maxlen=10**7))
+
+
+def _task_stream(dask_scheduler) -> list[dict]:
+    return list(dask_scheduler.plugins[TASK_STREAM].buffer)
+
+
+TASK_STREAM = "task-stream"
+
+
+def dask_timeline(address: str, started: float, ended: float) -> dict:
+    """Where a Dask run's wall time went, from the scheduler's task stream (epoch seconds):
+    the driver's start-up before the first task (imports, graph construction, translation),
+    the time after the last task, the worker threads' task seconds and mean occupancy
+    between the first and last task, and the seconds in which at most one thread worked
+    (the run's serial parts: one-key steps, barriers, latency between dependent tasks)."""
+    import distributed
+
+    with distributed.Client(address, timeout=30) as client:
+        tasks = client.run_on_scheduler(_task_stream)
+        threads = sum(client.nthreads().values())
+    spans = [
+        (s["start"], s["stop"]) for t in tasks for s in t["startstops"] if s["action"] == "compute"
+    ]
+    if not spans:
+        return {"tasks": 0}
+    transfer = sum(
+        s["stop"] - s["start"] for t in tasks for s in t["startstops"] if s["action"] == "transfer"
+    )
+    first, last = min(s for s, _ in spans), max(e for _, e in spans)
+    edges = sorted([(s, 1) for s, _ in spans] + [(e, -1) for _, e in spans])
+    busy_threads, at_most_one, previous = 0, 0.0, first
+    for at, change in edges:
+        if busy_threads <= 1:
+            at_most_one += at - previous
+        busy_threads, previous = busy_threads + change, at
+    task_s = sum(e - s for s, e in spans)
+    return {
+        "tasks": len(tasks),
+        "threads": threads,
+        "before_first_task_s": round(first - started, 2),
+        "after_last_task_s": round(ended - last, 2),
+        "task_s": round(task_s, 1),
+        "transfer_s": round(transfer, 1),
+        "occupancy": round(task_s / max((last - first) * threads, 1e-9), 3),
+        "at_most_one_thread_busy_s": round(at_most_one, 1),
+    }
 
 
 def run_config(name: str, corpus: dict, output: Path, max_wait: float, profile=None) -> dict:
@@ -260,6 +315,7 @@ def run_config(name: str, corpus: dict, output: Path, max_wait: float, profile=N
     log(row["command"], name)
     output.parent.mkdir(parents=True, exist_ok=True)
     before, start = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
+    started = time.time()
     with open(log_path, "wb") as logs:
         child = subprocess.Popen(command, cwd=ROOT, env=ENV, stdout=logs, stderr=subprocess.STDOUT)
     sampler = TreeSampler([child.pid, *([cluster.pid] if cluster else [])])
@@ -267,7 +323,7 @@ def run_config(name: str, corpus: dict, output: Path, max_wait: float, profile=N
     cluster_cpu_before = {pid: cpu for pid, cpu in sampler.cpu.items() if pid != child.pid}
     sampler.start()
     child.wait()
-    wall = time.perf_counter() - start
+    wall, ended = time.perf_counter() - start, time.time()
     sampler.stop.set()
     sampler.join()
     sampler.sample()  # the cluster is still up: its peaks and CPU times after the run
@@ -280,6 +336,7 @@ def run_config(name: str, corpus: dict, output: Path, max_wait: float, profile=N
     ]  # fmt: skip
     if cluster:
         cpu += sum(p["cpu_s"] for p in others)
+        row["dask_timeline"] = dask_timeline(address, started, ended)
         cluster.stdin.close()
         cluster.wait(timeout=120)
     row |= {
@@ -366,6 +423,13 @@ def table(results: dict) -> str:
             f"{r['mb_per_s']:>6.2f} {r['docs_per_s']:>7.0f} {r.get('speedup', '-'):>8} "
             f"{load:>18}  {r.get('identical_to_one_core', '-')}"
         )
+    for r in results["runs"]:
+        if t := r.get("dask_timeline"):
+            lines.append(
+                f"{r['config']}: {t['before_first_task_s']} s before the first task, "
+                f"occupancy {t['occupancy']} of {t['threads']} threads, at most one busy for "
+                f"{t['at_most_one_thread_busy_s']} s, {t['after_last_task_s']} s after the last"
+            )
     if "one_core_over_encode_only" in results:
         ratio = results["one_core_over_encode_only"]
         fast = results["one_core_over_encode_batch_fast"]
