@@ -1,6 +1,7 @@
 """PII throughput: our screened stage against presidio on each whole document, same run.
 
     python -m bench.pii [--pages 400]
+    python -m bench.pii --startup 5    # per-process set-up only (fresh processes)
 
 Corpora: real web text, most of it without PII (the C4 and CCNet fixtures, the Wikipedia
 article cut at paragraph boundaries into ~3 KB pages); the Common Crawl WARC fixtures' pages
@@ -212,11 +213,65 @@ def table(results: dict) -> str:
     return "\n".join(lines)
 
 
+# Run in a fresh process: what a new worker pays before its first PII result.
+STARTUP_SCRIPT = """
+import json, sys, time
+if sys.argv[1] == "beam":
+    import apache_beam  # a Beam worker has it imported already
+start, cpu = time.perf_counter(), time.process_time()
+from transforms.pii import PiiConfig, Scrubber
+imported = time.perf_counter()
+scrubber = Scrubber(PiiConfig())
+built = time.perf_counter()
+scrubber.spans_batch(["hello john@x.com call 555-123-4567"], [None])
+first = time.perf_counter()
+print(json.dumps({"import": imported - start, "build": built - imported,
+                  "first_call": first - built, "cpu": time.process_time() - cpu}))
+"""
+
+
+def startup(runs: int) -> dict:
+    """Median seconds, over `runs` fresh processes, of importing transforms.pii, building
+    the default Scrubber (presidio, spaCy and all they import), and its first call; `total`
+    is build + first call, `cpu` this process's CPU seconds for all three. Once with
+    apache_beam imported first (a Beam worker), once without."""
+    import os
+    import statistics
+    import subprocess
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = {}
+    for mode in ("beam", "no_beam"):
+        rows = []
+        for _ in range(runs):
+            done = subprocess.run(
+                [sys.executable, "-c", STARTUP_SCRIPT, mode],
+                capture_output=True,
+                text=True,
+                check=True,
+                cwd=ROOT,
+                env=env,
+            )
+            row = json.loads(done.stdout.strip().splitlines()[-1])
+            row["total"] = row["build"] + row["first_call"]
+            rows.append(row)
+        out[mode] = {k: round(statistics.median(r[k] for r in rows), 3) for k in rows[0]}
+        out[mode]["runs"] = runs
+    out["load_1min"] = os.getloadavg()[0]
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pages", type=int, default=400, help="generated C4-like pages")
     parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--startup", type=int, metavar="RUNS", help="only measure per-process set-up"
+    )
     args = parser.parse_args(argv)
+    if args.startup:
+        print(json.dumps(startup(args.startup), indent=2))
+        return 0
     if not FIXTURES.is_dir():
         raise SystemExit(f"the shared fixtures are needed: {FIXTURES}")
     import transforms.pii.recognizers as added

@@ -8,6 +8,8 @@ recognizers" is one object, not a convention.
 Nothing reaches the network: presidio's e-mail recognizer validates the domain with
 `tldextract`, whose default extractor downloads the public suffix list on first use; ours
 reads the snapshot bundled with tldextract instead.
+
+Every worker process builds it once, so building is kept short (see `build_analyzer`).
 """
 
 from __future__ import annotations
@@ -124,10 +126,40 @@ def is_context_keyword(lemma: str, stop_words: frozenset) -> bool:
     return not (lemma.lower() in stop_words or is_punct(lemma) or lemma in ("-PRON-", "be"))
 
 
+def predefined_recognizers() -> list:
+    """New instances of presidio's predefined recognizers for English, as
+    `RecognizerRegistry.load_predefined_recognizers(languages=["en"])` loads them (less the
+    NER one it adds), from the same configuration file read with libyaml when there is one
+    (PyYAML's pure-Python reader takes ~35 ms on it)."""
+    import yaml
+    from presidio_analyzer import RecognizerRegistry
+    from presidio_analyzer.recognizer_registry.recognizers_loader_utils import (
+        RecognizerConfigurationLoader,
+        RecognizerListLoader,
+    )
+
+    with open(RecognizerConfigurationLoader._get_full_conf_path()) as f:
+        from_file = yaml.load(f, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    configuration = RecognizerConfigurationLoader.get(
+        registry_configuration={
+            "global_regex_flags": RecognizerRegistry().global_regex_flags,
+            "supported_languages": [LANGUAGE],
+            "recognizers": from_file["recognizers"],
+        }
+    )
+    # presidio warns once per recognizer of another language it skips; nothing to act on.
+    log = logging.getLogger("presidio-analyzer")
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        return list(RecognizerListLoader.get(**configuration))
+    finally:
+        log.setLevel(level)
+
+
 def presidio_recognizers(entities, spacy_model: str | None = None) -> list:
     """Recognizer instances for `entities`: presidio's own, the offline e-mail recognizer,
     the word-safe IBAN recognizer, and the added recognizers of `transforms.pii.recognizers`."""
-    from presidio_analyzer import RecognizerRegistry
     from presidio_analyzer.predefined_recognizers import (
         EmailRecognizer,
         IbanRecognizer,
@@ -142,18 +174,9 @@ def presidio_recognizers(entities, spacy_model: str | None = None) -> list:
         def validate_result(self, pattern_text: str):
             return offline_tld_extractor()(pattern_text).fqdn != ""
 
-    registry = RecognizerRegistry(supported_languages=[LANGUAGE])
-    # presidio warns once per recognizer of another language it skips; nothing to act on.
-    log = logging.getLogger("presidio-analyzer")
-    level = log.level
-    log.setLevel(logging.ERROR)
-    try:
-        registry.load_predefined_recognizers(languages=[LANGUAGE])
-    finally:
-        log.setLevel(level)
     wanted = set(entities)
     chosen = []
-    for recognizer in registry.recognizers:
+    for recognizer in predefined_recognizers():
         if isinstance(recognizer, SpacyRecognizer):
             continue
         if not wanted.intersection(recognizer.supported_entities):
@@ -205,6 +228,69 @@ def _thinc_without_torch(blank: bool):
         sys.meta_path.remove(finder)
 
 
+# Per thread: whether presidio's `Pattern` skips its regex check (see `_unchecked_patterns`).
+_UNCHECKED = threading.local()
+_CHECK_LOCK = threading.Lock()
+
+
+def _install_pattern_check() -> bool:
+    """Route presidio's `Pattern` regex check through one that this thread can switch off,
+    once presidio has defined `Pattern` (idempotent; False if it has not yet). Other
+    threads, and this one outside `_unchecked_patterns`, check as before. A presidio without
+    that check method is left as it is."""
+    pattern_cls = getattr(sys.modules.get("presidio_analyzer.pattern"), "Pattern", None)
+    if pattern_cls is None:
+        return False
+    with _CHECK_LOCK:
+        method = pattern_cls.__dict__.get("_Pattern__validate_regex")
+        if not isinstance(method, staticmethod):
+            return True
+        check = method.__func__
+        if not getattr(check, "skippable", False):
+
+            def validate_regex(pattern: str) -> None:
+                if not getattr(_UNCHECKED, "on", False):
+                    check(pattern)
+
+            validate_regex.skippable = True
+            pattern_cls._Pattern__validate_regex = staticmethod(validate_regex)
+    return True
+
+
+class _PatternCheckInstaller(importlib.abc.MetaPathFinder):
+    """Installs the switchable check as soon as presidio has defined `Pattern` (at the next
+    module this thread imports), before any recognizer module makes one."""
+
+    def __init__(self):
+        self.thread = threading.get_ident()
+        self.installed = False
+
+    def find_spec(self, name, path=None, target=None):
+        if not self.installed and threading.get_ident() == self.thread:
+            self.installed = _install_pattern_check()
+        return None
+
+
+@contextlib.contextmanager
+def _unchecked_patterns():
+    """presidio's `Pattern(...)` compiles its regex only to check it and throws it away; its
+    recognizer compiles it again, with the registry's flags, when it first analyzes. The
+    modules presidio imports make about 180 Patterns (URL, country-specific ones) and the
+    check costs most of a second per process. Inside this block this thread's Patterns skip
+    it: every regex is compiled once, where it is used (an invalid one still fails there)."""
+    finder = None
+    if not _install_pattern_check():
+        finder = _PatternCheckInstaller()
+        sys.meta_path.insert(0, finder)
+    previous, _UNCHECKED.on = getattr(_UNCHECKED, "on", False), True
+    try:
+        yield
+    finally:
+        _UNCHECKED.on = previous
+        if finder is not None:
+            sys.meta_path.remove(finder)
+
+
 def build_analyzer(entities=DEFAULT_ENTITIES, spacy_model: str | None = None):
     """A loaded `AnalyzerEngine` with exactly the recognizers for `entities`.
 
@@ -214,15 +300,19 @@ def build_analyzer(entities=DEFAULT_ENTITIES, spacy_model: str | None = None):
     # presidio imports torch (seconds) only to choose a device for NER models; pattern
     # recognizers and spaCy's CPU pipelines have no use for one. A user's choice stands.
     os.environ.setdefault("PRESIDIO_DEVICE", "cpu")
-    with _thinc_without_torch(blank=spacy_model is None):
-        from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
+    with _unchecked_patterns():
+        with _thinc_without_torch(blank=spacy_model is None):
+            from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
 
-    nlp_engine = _nlp_engine_class()(spacy_model)
-    nlp_engine.load()
-    registry = RecognizerRegistry(
-        recognizers=presidio_recognizers(entities, spacy_model), supported_languages=[LANGUAGE]
-    )
-    return AnalyzerEngine(registry=registry, nlp_engine=nlp_engine, supported_languages=[LANGUAGE])
+        nlp_engine = _nlp_engine_class()(spacy_model)
+        nlp_engine.load()
+        registry = RecognizerRegistry(
+            recognizers=presidio_recognizers(entities, spacy_model),
+            supported_languages=[LANGUAGE],
+        )
+        return AnalyzerEngine(
+            registry=registry, nlp_engine=nlp_engine, supported_languages=[LANGUAGE]
+        )
 
 
 def analyze_whole(analyzer, text: str, entities=DEFAULT_ENTITIES, min_score: float = 0.0) -> list:
