@@ -328,8 +328,8 @@ def test_a_record_lost_between_reading_and_writing_is_reported(tmp_path, monkeyp
     write_input(data / "a.jsonl", jsonl_bytes([{"text": f"document {i}"} for i in range(5)]))
     original = stage._ApplyFn.process
 
-    def buggy(self, doc):  # the normalize stage emits nothing, not even a Rejected, for one
-        lost = self.stage == "normalize" and doc.text == "document 3"
+    def buggy(self, doc):  # the normalize stage (first of its ParDo) loses one document
+        lost = self.steps[0].stage == "normalize" and doc.text == "document 3"
         return [] if lost else original(self, doc)
 
     monkeypatch.setattr(stage._ApplyFn, "process", buggy)
