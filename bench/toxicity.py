@@ -4,6 +4,7 @@ web text, and its throughput.
     python -m bench.toxicity [--docs 3000] [--model PATH] [--comments PATH]
         [--baseline-code OLD_CLASSIFIER.py --baseline-model OLD.ftz]
         [--results bench/results/toxicity.json]
+    python -m bench.toxicity --check --ab 5 [--reference REV] [--corpus GLOB]
 
 1. Comments from a source the model never saw: ROC-AUC of `toxicity.max` on the 6,594
    labelled comments of the Impermium "Detecting Insults in Social Commentary" set (2012
@@ -34,6 +35,19 @@ web text, and its throughput.
    code and model before issue 16:
        git show 92d638d:transforms/toxicity/classifier.py > /tmp/old_classifier.py
        git show 92d638d:transforms/toxicity/models/davidson.ftz > /tmp/davidson.ftz
+
+5. `--check`, `--ab N` (only these run when given): transforms/toxicity/classifier.py
+   against the one of git revision `--reference` (default REFERENCE_REV, before
+   score_document was made faster), loaded from `git show` into a temporary module, both
+   with the shipped model. `--check` compares, for every document of the `--corpus` files
+   (gzipped JSON lines; default the 20 MB corpus of bench/scale.py, made by
+   `python -m bench.scale`) and of the fixtures (web pages raw and normalized, the
+   Wikipedia article whole, the Davidson tweets, the Big List of Naughty Strings whole and
+   line by line, the demo's pages), score_document's max, mean (their float bits) and
+   window count, normalize_text, normalized_lines and windows at four settings (those
+   of scoring and of train.py): all must be equal.
+   `--ab N` times score_document over the `--corpus` documents, the reference and this
+   code in turn (who goes first alternates), N pairs; the ratio is the median of the pairs'.
 
 MB are 10**6 bytes of UTF-8 document text. Results go to bench/results/toxicity.json.
 """
@@ -77,6 +91,12 @@ TRAIN_CLEAN = (
     "web-jsonl/ccnet-cc_en_head-0091.jsonl.gz",
     "text/wikipedia-taylorswift.txt@0:28",
 )
+# The last revision before score_document's normalization moved from regexes to numpy.
+REFERENCE_REV = "1a290e8"
+SCALE_CORPUS = "/tmp/bench-scale/corpus-20/web-*.json.gz"
+# (window_words, min_words) that --check compares windows() at, besides the default: small,
+# large, and train.py's clean examples (TrainSettings.example_min_words).
+CHECK_WINDOWS = ((8, 3), (200, 0), (96, 32))
 HELD_OUT = (
     "web-jsonl/c4-sample.03.json.gz",
     "web-jsonl/c4-guardian.jsonl.gz",
@@ -307,15 +327,199 @@ def out_of_domain(classifier, docs: list[dict], config) -> dict:
     return result
 
 
-def load_baseline(code: str, model: str):
-    """ToxicityClassifier of another classifier.py file (an older version), with `model`."""
+def _load_module(path: str, name: str):
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("baseline_toxicity_classifier", code)
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
-    return module.ToxicityClassifier(model)
+    return module
+
+
+def load_baseline(code: str, model: str):
+    """ToxicityClassifier of another classifier.py file (an older version), with `model`."""
+    return _load_module(code, "baseline_toxicity_classifier").ToxicityClassifier(model)
+
+
+def reference_module(rev: str, folder: str):
+    """transforms/toxicity/classifier.py as of git revision `rev`, as a module."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    code = subprocess.run(
+        ["git", "show", f"{rev}:transforms/toxicity/classifier.py"],
+        cwd=root, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    path = os.path.join(folder, "reference_classifier.py")
+    Path(path).write_text(code)
+    return _load_module(path, f"reference_toxicity_classifier_{rev}")
+
+
+def corpus_texts(pattern: str) -> list[str]:
+    """The `text` of every line of the gzipped JSON-lines files matching `pattern`."""
+    import gzip
+
+    texts = []
+    for path in sorted(glob.glob(pattern)):
+        with gzip.open(path, "rt", encoding="utf-8") as f:
+            texts += [json.loads(line)["text"] for line in f]
+    return texts
+
+
+def check_documents(pattern: str) -> list[tuple[str, str]]:
+    """(origin, text) of everything --check compares on: see the module docstring."""
+    import zstandard
+
+    from bench.quality import _read, _wikipedia_chunks
+
+    docs = [("corpus", t) for t in corpus_texts(pattern)]
+    docs += [("fixture_page", d["text"]) for d in base_documents()]
+    for path in sorted(glob.glob(str(FIXTURES / "web-jsonl" / "*"))):
+        docs += [("fixture_page_raw", d.text) for d in _read(path, "web")]
+    for path in sorted(glob.glob(str(FIXTURES / "commoncrawl" / "*.warc.gz"))):
+        docs += [("fixture_page_raw", d.text) for d in _read(path, "commoncrawl")]
+    wiki = FIXTURES / "text" / "wikipedia-taylorswift.txt"
+    if wiki.is_file():
+        docs.append(("wikipedia_whole", wiki.read_text(encoding="utf-8")))
+        docs += [("wikipedia_chunk", t) for t in _wikipedia_chunks(wiki)]
+    if DAVIDSON.is_file():
+        with open(DAVIDSON, encoding="utf-8", newline="") as f:
+            docs += [("davidson_tweet", r["tweet"]) for r in csv.DictReader(f)]
+    for path in sorted(glob.glob(str(FIXTURES / "pile" / "blns-*.jsonl.zst"))):
+        with open(path, "rb") as f:
+            data = zstandard.ZstdDecompressor().stream_reader(f).read().decode("utf-8")
+        for line in data.splitlines():
+            text = json.loads(line)["text"]
+            if isinstance(text, list):  # lm_dataformat's test also writes a list of texts
+                text = "\n".join(text)
+            docs.append(("blns_whole", text))
+            docs += [("blns_line", t) for t in text.split("\n")]
+    from pipelines.sample_corpus import SEED as DEMO_SEED
+    from pipelines.sample_corpus import web_pages
+
+    docs += [("demo_page", p["text"]) for p in web_pages(1200, random.Random(DEMO_SEED))]
+    return docs
+
+
+def _outputs(module, classifier, text: str) -> tuple:
+    score = classifier.score_document(text)
+    return (
+        (score.max.hex(), score.mean.hex(), score.windows),
+        module.normalize_text(text),
+        module.normalized_lines(text),
+        module.windows(text),
+        *(module.windows(text, w, m) for w, m in CHECK_WINDOWS),
+    )
+
+
+def check(reference, docs: list[tuple[str, str]], model: str) -> dict:
+    """Every output of this code and of `reference` (a classifier module) on `docs`."""
+    from transforms.toxicity import classifier as current
+
+    ours, theirs = current.ToxicityClassifier(model), reference.ToxicityClassifier(model)
+    differ, origins = [], {}
+    for i, (origin, text) in enumerate(docs):
+        origins[origin] = origins.get(origin, 0) + 1
+        if _outputs(current, ours, text) != _outputs(reference, theirs, text):
+            differ.append({"doc": i, "origin": origin, "text": text[:200]})
+    return {
+        "documents": len(docs),
+        "by_origin": origins,
+        "compared": "score_document max and mean float bits, windows; normalize_text; "
+        f"normalized_lines; windows at the default and {list(CHECK_WINDOWS)}",
+        "differences": len(differ),
+        "first_differences": differ[:5],
+    }
+
+
+def ab(reference, texts: list[str], pairs: int, model: str) -> dict:
+    """score_document over `texts`, the reference and this code in turn, `pairs` times."""
+    import statistics
+
+    from transforms.toxicity import ToxicityClassifier
+
+    classifiers = {
+        "reference": reference.ToxicityClassifier(model),
+        "new": ToxicityClassifier(model),
+    }
+    size = sum(len(t.encode("utf-8")) for t in texts)
+    runs = {name: [] for name in classifiers}
+    for pair in range(pairs):
+        for name in sorted(classifiers, reverse=pair % 2 == 1):
+            score = classifiers[name].score_document
+            _, timing = timed(lambda s=score: [s(t) for t in texts])
+            runs[name].append(timing)
+            log(f"pair {pair}: {name} {len(texts) / timing[0]:.0f} docs/s ({timing[1]:.2f} CPU-s)")
+
+    def summary(timings: list) -> dict:
+        wall = statistics.median(t[0] for t in timings)
+        return {
+            "median_seconds": round(wall, 3),
+            "median_cpu_s": round(statistics.median(t[1] for t in timings), 3),
+            "docs_per_s": round(len(texts) / wall, 1),
+            "mb_per_s": round(size / 10**6 / wall, 2),
+            "seconds": [round(t[0], 3) for t in timings],
+        }
+
+    return {
+        "docs": len(texts),
+        "mb": round(size / 10**6, 2),
+        "pairs": pairs,
+        "load_1min": os.getloadavg()[0],
+        **{name: summary(timings) for name, timings in runs.items()},
+        "speedup_median_of_pairs": _median_ratio(runs, 0),
+        "speedup_cpu_median_of_pairs": _median_ratio(runs, 1),
+    }
+
+
+def _median_ratio(runs: dict, field: int) -> float:
+    """Median over the pairs of reference time / new time (field 0 wall, 1 CPU)."""
+    import statistics
+
+    pairs = zip(runs["reference"], runs["new"], strict=True)
+    return round(statistics.median(r[field] / n[field] for r, n in pairs), 2)
+
+
+def versus_reference(args) -> int:
+    """--check and --ab: this classifier.py against the one of `args.reference`."""
+    import tempfile
+
+    from transforms.toxicity import MODEL_FILE
+
+    model = args.model or MODEL_FILE  # the reference's default would be next to its copy
+    results = {"reference": args.reference, "corpus": args.corpus, "model": model}
+    with tempfile.TemporaryDirectory() as folder:
+        reference = reference_module(args.reference, folder)
+        if args.check:
+            log("building the check documents")
+            docs = check_documents(args.corpus)
+            log(f"comparing {len(docs)} documents")
+            results["check"] = check(reference, docs, model)
+            c = results["check"]
+            print(f"check against {args.reference}: {c['documents']} documents, "
+                  f"{c['differences']} differ {c['by_origin']}")  # fmt: skip
+            for d in c["first_differences"]:
+                print(f"  differs: {d}")
+        if args.ab:
+            texts = corpus_texts(args.corpus)
+            if not texts:
+                log(f"no documents in {args.corpus} (python -m bench.scale makes it)")
+                return 1
+            results["ab"] = r = ab(reference, texts, args.ab, model)
+            print(
+                f"score_document on {r['docs']} docs ({r['mb']} MB), median of {r['pairs']} "
+                f"pairs: {args.reference} {r['reference']['docs_per_s']} docs/s "
+                f"({r['reference']['mb_per_s']} MB/s), now {r['new']['docs_per_s']} docs/s "
+                f"({r['new']['mb_per_s']} MB/s): {r['speedup_median_of_pairs']}x wall, "
+                f"{r['speedup_cpu_median_of_pairs']}x CPU"
+            )
+    path = Path(args.results)
+    saved = json.loads(path.read_text()) if path.is_file() else {}
+    saved["score_document_vs_reference"] = results
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(saved, indent=2) + "\n")
+    return 1 if results.get("check", {}).get("differences") else 0
 
 
 def throughput(classifier, docs: list[dict], config, baseline=None, repeats: int = 3) -> list:
@@ -363,10 +567,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--baseline-code", default=None, help="an older classifier.py to time too")
     p.add_argument("--baseline-model", default=None, help="the model for --baseline-code")
     p.add_argument("--results", default=str(RESULTS))
+    p.add_argument("--check", action="store_true", help="compare outputs with --reference")
+    p.add_argument("--ab", type=int, default=0, help="time N pairs against --reference")
+    p.add_argument("--reference", default=REFERENCE_REV, help="git revision for --check/--ab")
+    p.add_argument("--corpus", default=SCALE_CORPUS, help="gzipped JSON lines for --check/--ab")
     args = p.parse_args(argv)
     if not FIXTURES.is_dir():
         log(f"fixtures not found at {FIXTURES}")
         return 1
+    if args.check or args.ab:
+        return versus_reference(args)
     config = ToxicityConfig()
     classifier = ToxicityClassifier(args.model)
     rows, comments_source = unseen_comments(args.comments)

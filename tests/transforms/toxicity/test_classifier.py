@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import os
 import random
+import re
 
 import pytest
 
@@ -48,8 +49,6 @@ def test_normalize_keeps_rt_inside_words_and_drops_newlines():
 def test_retweet_pattern_matches_like_a_word_start_lookbehind():
     """_RETWEET starts with the literal "rt" for speed; it must match exactly where the
     plain form (?<!\\w)rt(?=...) does."""
-    import re
-
     from transforms.toxicity import classifier as c
 
     plain = re.compile(r"(?<!\w)rt(?=[ \t]+@user\b|[ \t]*:)")
@@ -60,16 +59,23 @@ def test_retweet_pattern_matches_like_a_word_start_lookbehind():
         assert c._RETWEET.sub("|", text) == plain.sub("|", text), repr(text)
 
 
+# The regexes normalize_text was written with; classifier.py does their work on code points
+# (numpy) for speed, and must keep giving what they give.
+_REPEAT = re.compile(r"(\w)\1\1+")  # "soooo" -> "soo"
+_MARKS = re.compile(r"([!?])[!?]+")  # "!!!?" -> "!"
+_TOKEN = re.compile(r"[^\W_]+(?:'[^\W_]+)*|[!?]")
+
+
 def _normalize_every_step(text: str) -> str:
-    """normalize_text without its shortcuts: every substitution on every text."""
+    """normalize_text without its shortcuts: every substitution on every text, by regex."""
     from transforms.toxicity import classifier as c
 
     text = html.unescape(html.unescape(text)).lower()
     text = c._URL.sub(" url ", text)
     text = c._HANDLE.sub(" @user ", text)
     text = c._RETWEET.sub(" ", text).replace("@user", " ")
-    text = c._MARKS.sub(r"\1", c._REPEAT.sub(r"\1\1", text))
-    return " ".join(c._TOKEN.findall(text))
+    text = _MARKS.sub(r"\1", _REPEAT.sub(r"\1\1", text))
+    return " ".join(_TOKEN.findall(text))
 
 
 def test_normalize_shortcuts_change_nothing():
@@ -117,6 +123,95 @@ def test_normalized_lines_are_normalize_text_per_line():
         text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 15)))
         expected = [normalize_text(line).split() for line in text.split("\n")]
         assert normalized_lines(text) == [words for words in expected if words], text
+
+
+def _reference_lines(text: str) -> list[str]:
+    """_normalized_line_texts by regex: normalize_text's steps, line breaks kept."""
+    from transforms.toxicity import classifier as c
+
+    text = _MARKS.sub(r"\1", _REPEAT.sub(r"\1\1", c._substituted(text)))
+    joined = " ".join(re.findall(r"[^\W_]+(?:'[^\W_]+)*|[!?]|\n", text))
+    return [line for line in (part.strip(" ") for part in joined.split("\n")) if line]
+
+
+def test_character_kinds_are_the_regex_classes():
+    """The code-point table says "letter or digit" exactly where the regex [^\\W_] matches
+    (above U+FFFF, str.isalnum is asked, which is what \\w is made of)."""
+    from transforms.toxicity import classifier as c
+
+    word = re.compile(r"[^\W_]")
+    for code in range(0x110000):
+        expected = word.match(chr(code)) is not None
+        if code <= 0xFFFF:
+            assert (c._KINDS[code] == c._ALNUM) == expected or chr(code) in "'!?\n", hex(code)
+        else:
+            assert chr(code).isalnum() == expected, hex(code)
+    assert [c._KINDS[ord(ch)] for ch in "'!?\n_ "] == [2, 3, 3, 4, 0, 0]
+
+
+# Unicode a regex and a code-point table could disagree on: letters outside ASCII and above
+# U+FFFF (the table's limit), digits and numerals of other scripts, case mappings that change
+# length or depend on context (İ, final sigma), combining marks, lone surrogates, NUL, other
+# line breaks, curly apostrophes.
+UNICODE_PIECES = [
+    "é", "ß", "İ", "ΣΑΣ", "σ", "哈哈哈", "𝐀𝐀𝐀", "𐐀", "😀😀😀", "\u200d", "\u0301", "½", "٣٣٣",
+    "\ud800", "\udfff", "\x00", "\r\n", "\u2028", "\x85", "\u00a0", "’", "'", "_", "!", "?",
+    "\n", " ", "aaa", "a", "000", "x'y", "''", "@a", "rt:", "http://x.co/a", "&amp;", "\t",
+]  # fmt: skip
+
+
+def test_normalization_matches_the_regexes_on_hostile_unicode():
+    from transforms.toxicity.classifier import _normalized_line_texts
+
+    rng = random.Random(13)
+    for _ in range(20000):
+        text = "".join(rng.choice(UNICODE_PIECES) for _ in range(rng.randint(0, 10)))
+        assert _normalized_line_texts(text) == _reference_lines(text), repr(text)
+        assert normalize_text(text) == _normalize_every_step(text), repr(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", " ", "\n", "  \n\t\r\n ", "a", "'", "!", "'a", "a'", "a'b", "!?", "aa", "aaa",
+     "\U0001d400", "\ud800", "\x00\x00\x00", "___", "a" * 100_000, "!?" * 50_000,
+     "'" * 1000, "soooo\n\n\nMUCH!!!?", "don't 'quote' rock'n'roll y''all"],
+)  # fmt: skip
+def test_normalization_edge_cases(text):
+    from transforms.toxicity.classifier import _normalized_line_texts
+
+    assert _normalized_line_texts(text) == _reference_lines(text)
+    assert normalize_text(text) == _normalize_every_step(text)
+
+
+def test_edge_case_results():
+    assert normalize_text("") == normalize_text(" \n\t ") == ""
+    assert windows(" \n\n ") == []
+    assert normalize_text("a" * 100_000) == "aa"
+    assert normalize_text("x'y 'x' x''y é’s ΣΑΣ İ") == "x'y x x y é s σας i"
+    assert normalize_text("哈哈哈 𝐀𝐀𝐀𝐀 😀😀😀 ٣٣٣") == "哈哈 𝐀𝐀 ٣٣"
+
+
+def test_a_very_long_line_is_cut_into_windows(classifier):
+    text = " ".join(f"w{i % 500}" for i in range(20_000)) + "\nlast line"
+    parts = windows(text)
+    # 209 slices of 95 or 96 words; the last line does not fit after a 95-word slice.
+    assert [len(p.split(" ")) for p in parts[:-1]] == [96] * 145 + [95] * 64
+    assert parts[-1] == "last line"
+    assert " ".join(parts) == normalize_text(text)
+    score = classifier.score_document(text)
+    assert score.windows == len(parts) and 0.0 <= score.mean <= score.max <= 1.0
+
+
+def test_score_document_is_score_normalized_over_windows(classifier):
+    """score_document's own predict call gives what score_normalized gives, bit for bit."""
+    pages = ["\n".join(CLEAN * 5) + "\n" + " ".join(TOXIC), "RT @x: " + TOXIC[0], "ok " * 300]
+    for text in pages:
+        parts = windows(text)
+        scores = classifier.score_normalized(parts)
+        weights = [len(p.split(" ")) for p in parts]
+        mean = sum(s * w for s, w in zip(scores, weights, strict=True)) / sum(weights)
+        score = classifier.score_document(text)
+        assert (score.max, score.mean, score.windows) == (max(scores), mean, len(parts))
 
 
 def _line(name: str, count: int) -> str:
