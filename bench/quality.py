@@ -1,6 +1,7 @@
 """Quality-rule throughput and agreement: our rules (transforms/quality) against datatrove's.
 
     python -m bench.quality [--docs 2000] [--results bench/results/quality.json]
+    python -m bench.quality --speed [--rounds 7] [--base REV]   (see `speed_main`)
 
 1. Corpus: real web text from ../shared/fixtures: the C4 and CCNet JSON lines, the pages our
    reader extracts from the Common Crawl WARC fixtures, and the Wikipedia article cut into
@@ -518,11 +519,205 @@ def table(results: dict) -> str:
     return "\n".join(lines)
 
 
+# --- speed and equality against the implementation before the speed-up --------------------
+#
+#     python -m bench.quality --speed [--rounds 7] [--scale-glob GLOB]
+#
+# The corpus: the scale corpus's web documents (`--scale-glob`, gzipped JSON lines with a
+# `text` field; skipped when absent), normalized like the pipeline does; the fixtures' base
+# documents and the Pile fixture's strings (unicode edge cases); made-up edge cases (empty,
+# blank, one very long line, long and exact repeats). The check runs `assess` of the
+# quality package at `--base` (default BASE_REV, the commit before the speed-up, loaded
+# from `git show` into a temporary package) and of the working tree on every document and
+# several configs: scores (to the float bit), reason and text must be equal. The timing
+# alternates old and new `assess_text` on the scale corpus, CPU time, `--rounds` pairs, and
+# reports the medians: the machine is shared, so single runs say little.
+
+BASE_REV = "1a290e8"  # the quality rules before they were made faster
+SCALE_GLOB = "/tmp/bench-scale/corpus-20/web-*.json.gz"
+_QUALITY_MODULES = ("base", "c4", "code", "fineweb", "gopher", "stage")
+CHECK_CONFIGS = (
+    {},
+    {"score_all": False},
+    {"c4": {"variant": "tfds", "rewrite": False}, "fineweb": {"max_dup_line_char_frac": 0.01}},
+    {
+        "gopher_repetition": {
+            "top_ngram_char_frac": {"3": 0.1, "7": 0.2},
+            "dup_ngram_char_frac": {"1": 0.5, "4": 0.2, "12": 0.1},
+        },
+        "c4": {"end_marks": None, "min_words_per_line": None, "min_sentences": None},
+    },
+)
+
+
+def load_base_quality(rev: str, into: Path):
+    """The quality package at git revision `rev`, imported as a package of its own."""
+    import importlib
+    import subprocess
+
+    name = f"_quality_{rev}"
+    package = into / name
+    package.mkdir(parents=True, exist_ok=True)
+    (package / "__init__.py").write_text("")
+    root = Path(__file__).resolve().parents[1]
+    for module in _QUALITY_MODULES:
+        source = subprocess.run(
+            ["git", "show", f"{rev}:transforms/quality/{module}.py"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        source = source.replace("from transforms.quality import", f"from {name} import")
+        source = source.replace("from transforms.quality.", f"from {name}.")
+        (package / f"{module}.py").write_text(source)
+    sys.path.insert(0, str(into))
+    return importlib.import_module(f"{name}.stage")
+
+
+def scale_texts(pattern: str) -> list[str]:
+    """The normalized texts of the scale corpus (gzipped JSON lines), in file order."""
+    import gzip
+
+    from transforms.normalize import normalize_text
+
+    texts = []
+    for path in sorted(glob.glob(pattern)):
+        with gzip.open(path, "rt", encoding="utf-8") as lines:
+            texts += [normalize_text(json.loads(line)["text"]) for line in lines]
+    return [t for t in texts if t]
+
+
+def pile_texts() -> list[str]:
+    """The Pile fixture's strings (the Big List of Naughty Strings), raw and normalized."""
+    import zstandard
+
+    from transforms.normalize import normalize_text
+
+    texts = []
+    for path in sorted(glob.glob(str(FIXTURES / "pile" / "*.jsonl.zst"))):
+        with open(path, "rb") as raw:
+            data = zstandard.ZstdDecompressor().stream_reader(raw).read()
+        for line in data.decode("utf-8").splitlines():
+            text = json.loads(line)["text"]
+            if isinstance(text, str):  # one record holds a list
+                texts += [text, normalize_text(text), *text.split("\n")]
+    return texts
+
+
+def edge_texts(base: list[str]) -> list[str]:
+    """Empty, blank, one-word, very long line and heavily repeated texts."""
+    rng = random.Random(SEED)
+    out = ["", " ", "\n", "\n\n\n", " \t\u00a0\u3000\n ", "word", "a b", "a a a", "a\n\na"]
+    out += [
+        "x" * 5000,
+        "w " * 30000,
+        "the cat sat. " * 3000,
+        ("lorem ipsum dolor. " * 80 + "\n") * 5,
+    ]
+    for text in base[:200]:
+        words = text.split()
+        if len(words) < 20:
+            continue
+        i, k = rng.randrange(len(words)), rng.randint(5, 40)
+        out.append(" ".join(words[:i] + words[i : i + k] * rng.randint(2, 5) + words[i:]))
+        out.append(text + "\n\n" + text)
+        out.append(" ".join(words))  # one long line
+    return out
+
+
+def check_equal(old_stage, texts: list[str]) -> dict:
+    """Every (text, config): the base and the working tree's `assess` agree, bit for bit."""
+    from schemas.document import Document
+    from transforms.quality import stage as new_stage
+
+    def outcome(module, doc, config):
+        signals, reason, text = module.assess(doc, config)
+        return {k: float(v).hex() for k, v in signals.items()}, reason, text
+
+    compared = differ = 0
+    examples = []
+    for mapping in CHECK_CONFIGS:
+        old_config = old_stage.QualityConfig.from_dict(mapping)
+        new_config = new_stage.QualityConfig.from_dict(mapping)
+        for i, text in enumerate(texts):
+            doc = Document(f"check:{i}", text, "web", "bench")
+            compared += 1
+            if outcome(old_stage, doc, old_config) != outcome(new_stage, doc, new_config):
+                differ += 1
+                if len(examples) < EXAMPLES:
+                    examples.append({"config": mapping, "text_head": text[:160]})
+    return {"compared": compared, "texts": len(texts), "differ": differ, "examples": examples}
+
+
+def paired_speed(old_stage, texts: list[str], rounds: int) -> dict:
+    """Old and new `assess_text` over `texts`, alternating, CPU seconds -> medians."""
+    import statistics
+    import time
+
+    from transforms.quality import stage as new_stage
+
+    sides = {
+        "base": (old_stage.assess_text, old_stage.QualityConfig()),
+        "new": (new_stage.assess_text, new_stage.QualityConfig()),
+    }
+    seconds: dict[str, list[float]] = {"base": [], "new": []}
+    for r in range(rounds):
+        for side in ("base", "new") if r % 2 == 0 else ("new", "base"):
+            assess_text, config = sides[side]
+            start = time.process_time()
+            for text in texts:
+                assess_text(text, config)
+            seconds[side].append(time.process_time() - start)
+    mb = sum(len(t.encode("utf-8")) for t in texts) / MB
+    out = {"docs": len(texts), "mb": round(mb, 2), "rounds": rounds}
+    for side, times in seconds.items():
+        median = statistics.median(times)
+        out[side] = {
+            "cpu_s": round(median, 3),
+            "docs_per_s": round(len(texts) / median),
+            "mb_per_s": round(mb / median, 2),
+        }
+    ratios = [b / n for b, n in zip(seconds["base"], seconds["new"], strict=True)]
+    out["speedup_median"] = round(statistics.median(ratios), 3)
+    return out
+
+
+def speed_main(args) -> int:
+    import tempfile
+
+    log(f"loading the quality rules at {args.base}")
+    with tempfile.TemporaryDirectory() as tmp:
+        old_stage = load_base_quality(args.base, Path(tmp))
+        scale = scale_texts(args.scale_glob)
+        base = [d["text"] for d in base_documents()] if FIXTURES.is_dir() else []
+        pile = pile_texts() if FIXTURES.is_dir() else []
+        texts = scale + base + pile + edge_texts(base + scale[:200])
+        log(f"equality check: {len(texts)} texts x {len(CHECK_CONFIGS)} configs")
+        results = {"base_rev": args.base, "check": check_equal(old_stage, texts)}
+        timed_texts = scale or base
+        log(f"timing {len(timed_texts)} documents, {args.rounds} paired rounds")
+        results["speed"] = paired_speed(old_stage, timed_texts, args.rounds)
+    results["environment"] = {"load_average_at_end": os.getloadavg(), "cpus": os.cpu_count()}
+    print(json.dumps(results, indent=2))
+    return 0 if results["check"]["differ"] == 0 else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--docs", type=int, default=2000, help="documents in the corpus")
     parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--speed",
+        action="store_true",
+        help="instead: check scores equal to --base's and time old vs new (printed)",
+    )
+    parser.add_argument("--base", default=BASE_REV, help="git revision to compare with")
+    parser.add_argument("--rounds", type=int, default=7, help="paired timing rounds")
+    parser.add_argument("--scale-glob", default=SCALE_GLOB, help="the scale corpus's files")
     args = parser.parse_args(argv)
+    if args.speed:
+        return speed_main(args)
     if not FIXTURES.is_dir():
         raise SystemExit(f"the shared fixtures are needed: {FIXTURES}")
     results = {"environment": environment()}

@@ -60,9 +60,12 @@ POLICY_SUBSTRINGS = (
     "use cookies",
 )
 _CITATION = re.compile(r"\[\d*\]|\[edit\]|\[citation needed\]")
-# "[.!?]" before "+": a pattern that starts with a character set lets the regex engine
-# skip to the next ".", "!" or "?" instead of trying a match at every character.
-_SENTENCE_END = re.compile(r"[.!?][.!?]*[\"'”’»)\]]*(?=\s|$)")
+# A sentence end: a run of ".", "!" or "?", closing quotes or brackets, then whitespace or
+# the line end (the pattern `[.!?]+["'”’»)\]]*(?=\s|$)`). Each such run is counted at its last
+# mark, the one that closing characters and whitespace follow: one search per mark, each
+# starting with a literal, which the regex engine finds with a fast scan (a pattern that
+# starts with a character set is tried at every character, 4x slower).
+_SENTENCE_ENDS = tuple(re.compile(re.escape(m) + r"[\"'”’»)\]]*(?!\S)") for m in ".!?")
 # Not sentence ends when followed by a space: an initial or a dotted initialism
 # ((?:[A-Z]\.)*[A-Z]: U.S., A.G.M., whose inner dots are not followed by a space and so
 # never end a sentence anyway), titles, and the abbreviations below.
@@ -216,10 +219,20 @@ def clean_view(view: TextView, config: C4Config) -> tuple[str, dict[str, float]]
 
 def count_sentences(line: str) -> int:
     """Sentences in one line: sentence-ending punctuation not after an abbreviation; >= 1."""
-    ends = len(_SENTENCE_END.findall(line))
+    ends = _sentence_ends(line)
     if ends and "." in line:
         ends -= len(_ABBREVIATION.findall(line))
     return max(ends, 1)
+
+
+def _sentence_ends(text: str) -> int:
+    """Sentence ends in `text` (see `_SENTENCE_ENDS`)."""
+    ends = len(_SENTENCE_ENDS[0].findall(text)) if "." in text else 0
+    if "!" in text:
+        ends += len(_SENTENCE_ENDS[1].findall(text))
+    if "?" in text:
+        ends += len(_SENTENCE_ENDS[2].findall(text))
+    return ends
 
 
 def _count_sentences(joined: str, lines: list[str]) -> int:
@@ -233,12 +246,12 @@ def _count_sentences(joined: str, lines: list[str]) -> int:
     sentence end is followed by no whitespace, so no abbreviation). Only the other lines
     can need the floor of 1, and only they are counted one by one.
     """
-    ends = len(_SENTENCE_END.findall(joined))
+    ends = _sentence_ends(joined)
     if ends and "." in joined:
         ends -= len(_ABBREVIATION_REVERSED.findall(joined[::-1]))
     for line in lines:
         if not line.endswith(_SENTENCE_MARKS):
-            own = len(_SENTENCE_END.findall(line))
+            own = _sentence_ends(line)
             if own and "." in line:
                 own -= len(_ABBREVIATION.findall(line))
             ends += max(own, 1) - own

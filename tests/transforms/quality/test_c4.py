@@ -288,3 +288,21 @@ def test_sentence_counts_at_line_ends():
         assert c4.clean(text, config) == _reference_clean(text, config)
     cleaned, signals = c4.clean("\n".join(lines), C4Config(end_marks=None))
     assert signals["c4.sentences"] == sum(map(c4.count_sentences, cleaned.split("\n"))) == 4
+
+
+@pytest.mark.parametrize(
+    ("line", "ends"),
+    [
+        ("", 0),
+        ("No end here", 0),
+        ("One. Two! Three? Four?! Five...", 5),
+        ('He said "go." Then (he left.) »Oui.» it.” Done.)', 5),
+        ("a.b c?d e!f", 0),  # marks inside words end nothing
+        ("Wow?)! Yes.\u00a0Next!\u3000Last?", 4),  # the run after the closer counts once
+        ("¿Qué? Ça va! 中文。 Ελληνικά; Ok.", 3),
+        ("x." * 2000 + " y.", 1 + 1),  # one very long word, then a sentence
+    ],
+)
+def test_sentence_ends_per_mark_match_the_one_pattern(line, ends):
+    # `_sentence_ends` searches once per mark; the reference pattern finds each run once.
+    assert c4._sentence_ends(line) == len(_REF_SENTENCE_END.findall(line)) == ends

@@ -306,3 +306,26 @@ def test_ngram_fractions_for_any_sizes_and_hash_collisions(seed, mix, monkeypatc
             assert signals[f"gopher.top_{n}gram_char_frac"] == top, (n, sizes)
         if n in dup_ns:
             assert signals[f"gopher.dup_{n}gram_char_frac"] == dup, (n, sizes)
+
+
+def test_paragraphs_are_split_on_any_run_of_blank_lines():
+    para = "One line here.\nAnother line."
+    for gap in ("\n\n", "\n\n\n", "\n\n\n\n\n"):
+        signals = gopher.score_repetition(gap.join([para, para, "Other.", para]) + gap)
+        assert signals["gopher.dup_para_frac"] == 2 / 4, repr(gap)
+    # A blank line of spaces is not a paragraph break (only "\n\n+" is).
+    assert gopher.score_repetition(para + "\n \n" + para)["gopher.dup_para_frac"] == 0.0
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", " ", "\n\n", " \t\u00a0\u3000 ", "x", "a b", "é ü ö", "中文 中文 中文", "w " * 5000],
+)
+def test_signals_of_tiny_blank_and_unicode_texts(text):
+    words_ = text.split()
+    signals = gopher.score_repetition(text)
+    for n in range(2, 11):
+        top, dup = _reference_ngram_fracs(words_, n)
+        key = f"gopher.top_{n}gram_char_frac" if n <= 4 else f"gopher.dup_{n}gram_char_frac"
+        assert signals[key] == (top if n <= 4 else dup), (n, text[:20])
+    assert gopher.score_quality(text)["gopher.word_count"] == float(len(words_))
