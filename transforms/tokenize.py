@@ -21,7 +21,7 @@ import numpy as np
 from apache_beam.metrics import Metrics
 
 from schemas.arrow import table_to_parquet_bytes, token_rows_to_table
-from schemas.document import Document, text_key
+from schemas.document import Document, pickled_by_fields, text_key
 from schemas.shards import shard_name
 from tokenizer.encode import (
     encode_batch_count,
@@ -56,6 +56,7 @@ CUT_COPIES_KEY = "tokens.cut_copies"
 VALIDATION_KEY = "tokens.validation"  # 1 for a document of the validation split, else 0
 
 
+@pickled_by_fields
 @dataclass(slots=True)
 class EncodedDocument:
     """A curated document, its token ids (no end-of-text) and how many times it goes into

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import apache_beam as beam
 
-from schemas.document import Document, document_digest
+from schemas.document import Document, document_digest, pickled_by_fields
 from transforms.common import CountingDoFn
 from transforms.near_dedup.components import (
     UNSETTLED,
@@ -42,6 +42,7 @@ DROP_NEAR_DUP = "near_dup"
 INDEX_TARGET_BYTES = 64 << 20
 
 
+@pickled_by_fields
 @dataclass(slots=True)
 class Assignment:
     """A document's clustering outcome: `cluster_id` is the id of its cluster's survivor

@@ -1,0 +1,51 @@
+"""The records' pickling (schemas/document.py `pickled_by_fields`): every field survives."""
+
+from __future__ import annotations
+
+import dataclasses
+import pickle
+
+import numpy as np
+import pytest
+
+from schemas.document import DeadLetter, Document, FileRead, Rejected, pickled_by_fields
+from transforms.tokenize import EncodedDocument
+
+DOC = Document(
+    "id", "text ü\n", "web", "f.json.gz", "http://x", "2024-01-01", "sub", "en",
+    {"lid.score": 0.5, "q": float("inf")}, "text/html",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        DOC,
+        Document("id", "", "web", "f"),
+        Rejected(DOC, "near_dedup", "near_dup", "other"),
+        DeadLetter("web", "f", "bad json", 3, 17, "{x"),
+        FileRead("web", "f", 12),
+    ],
+)
+def test_every_field_round_trips(record):
+    for protocol in (2, pickle.HIGHEST_PROTOCOL):
+        copy = pickle.loads(pickle.dumps(record, protocol))
+        assert type(copy) is type(record) and copy == record
+        for f in dataclasses.fields(record):
+            assert getattr(copy, f.name) == getattr(record, f.name)
+
+
+def test_encoded_documents_round_trip_with_their_ids():
+    encoded = EncodedDocument(DOC, np.arange(5, dtype=np.int32), copies=3)
+    copy = pickle.loads(pickle.dumps(encoded))
+    assert copy.doc == DOC and copy.copies == 3
+    assert copy.ids.dtype == np.int32 and copy.ids.tolist() == [0, 1, 2, 3, 4]
+
+
+def test_a_one_field_class_is_refused():
+    with pytest.raises(TypeError, match="two fields"):
+
+        @pickled_by_fields
+        @dataclasses.dataclass(slots=True)
+        class One:
+            x: int
