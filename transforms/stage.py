@@ -120,6 +120,8 @@ class _ApplyFn(CountingDoFn):
 
 
 def _results(step: DocumentStep, docs) -> list:
+    """The step's result for each of `docs`, in order; a batching step gets them in lists
+    of at most its `batch_size`."""
     if not step.batch_size:
         return [step.apply(doc) for doc in docs]
     size = step.batch_size
