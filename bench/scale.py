@@ -260,28 +260,43 @@ def dask_timeline(address: str, started: float, ended: float) -> dict:
     the driver's start-up before the first task (imports, graph construction, translation),
     the time after the last task, the worker threads' task seconds and mean occupancy
     between the first and last task, and the seconds in which at most one thread worked
-    (the run's serial parts: one-key steps, barriers, latency between dependent tasks)."""
+    (the run's serial parts: one-key steps, barriers, latency between dependent tasks),
+    with the Beam steps that ran alone longest."""
     import distributed
 
     with distributed.Client(address, timeout=30) as client:
         tasks = client.run_on_scheduler(_task_stream)
         threads = sum(client.nthreads().values())
     spans = [
-        (s["start"], s["stop"]) for t in tasks for s in t["startstops"] if s["action"] == "compute"
+        (s["start"], s["stop"], _step_of(t["key"]))
+        for t in tasks
+        for s in t["startstops"]
+        if s["action"] == "compute"
     ]
     if not spans:
         return {"tasks": 0}
     transfer = sum(
         s["stop"] - s["start"] for t in tasks for s in t["startstops"] if s["action"] == "transfer"
     )
-    first, last = min(s for s, _ in spans), max(e for _, e in spans)
-    edges = sorted([(s, 1) for s, _ in spans] + [(e, -1) for _, e in spans])
-    busy_threads, at_most_one, previous = 0, 0.0, first
-    for at, change in edges:
-        if busy_threads <= 1:
+    first, last = min(s for s, _, _ in spans), max(e for _, e, _ in spans)
+    edges = sorted(
+        [(s, 1, i) for i, (s, _, _) in enumerate(spans)]
+        + [(e, -1, i) for i, (_, e, _) in enumerate(spans)]
+    )
+    running: set[int] = set()
+    at_most_one, alone, previous = 0.0, {}, first
+    for at, change, i in edges:
+        if len(running) <= 1:
             at_most_one += at - previous
-        busy_threads, previous = busy_threads + change, at
-    task_s = sum(e - s for s, e in spans)
+        if len(running) == 1:
+            step = spans[next(iter(running))][2]
+            alone[step] = alone.get(step, 0.0) + at - previous
+        if change > 0:
+            running.add(i)
+        else:
+            running.discard(i)
+        previous = at
+    task_s = sum(e - s for s, e, _ in spans)
     return {
         "tasks": len(tasks),
         "threads": threads,
@@ -291,7 +306,19 @@ def dask_timeline(address: str, started: float, ended: float) -> dict:
         "transfer_s": round(transfer, 1),
         "occupancy": round(task_s / max((last - first) * threads, 1e-9), 3),
         "at_most_one_thread_busy_s": round(at_most_one, 1),
+        "alone_by_step_s": {
+            step: round(seconds, 1)
+            for step, seconds in sorted(alone.items(), key=lambda kv: -kv[1])[:8]
+        },
     }
+
+
+def _step_of(key) -> str:
+    """The Beam steps a Dask task ran (`pardo:LABEL` names, pipelines.dask_compat), else its
+    name less the token."""
+    name = key if isinstance(key, str) else key[0]
+    steps = re.findall(r"pardo:([^-]+)", name)
+    return " + ".join(dict.fromkeys(steps)) if steps else re.sub(r"-[0-9a-f]{32}$", "", name)
 
 
 def run_config(name: str, corpus: dict, output: Path, max_wait: float, profile=None) -> dict:
@@ -430,6 +457,8 @@ def table(results: dict) -> str:
                 f"occupancy {t['occupancy']} of {t['threads']} threads, at most one busy for "
                 f"{t['at_most_one_thread_busy_s']} s, {t['after_last_task_s']} s after the last"
             )
+            for step, seconds in list(t.get("alone_by_step_s", {}).items())[:5]:
+                lines.append(f"  alone {seconds:>6.1f} s  {step}")
     if "one_core_over_encode_only" in results:
         ratio = results["one_core_over_encode_only"]
         fast = results["one_core_over_encode_batch_fast"]

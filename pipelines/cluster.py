@@ -282,9 +282,8 @@ def run_graph(
     options: PipelineOptions, build: Callable[[beam.Pipeline], None], show_progress: bool = False
 ) -> None:
     """Build a graph with `build` and run it to completion where `--cluster` says, on the
-    runner `options` name (with pipelines.dask_compat's fixes on the DaskRunner, and
-    pipelines.beam_speedups' on every runner). `show_progress`: live counts on stderr while
-    an in-process local run works."""
+    runner `options` name (with the fixes of pipelines.dask_compat and beam_speedups).
+    `show_progress`: live counts on stderr while an in-process local run works."""
     beam_speedups.patch()
     with cluster_for_run(options, resolve_cluster(options)):
         if uses_dask_runner(options.view_as(StandardOptions).runner):

@@ -44,6 +44,7 @@ transforms.common.split_by_type).
 from __future__ import annotations
 
 import copy
+import re
 import threading
 import zlib
 
@@ -129,6 +130,13 @@ def key_hash(key) -> int:
     return int(tokenize(key), 16)
 
 
+def task_name(label: str) -> str:
+    """The name a ParDo's Dask tasks carry: its Beam label, so the dashboard and the task
+    stream say which step ran (`pardo:normalize+lang+quality/Apply`), without the "-" that
+    Dask splits key names on."""
+    return "pardo:" + re.sub(r"[^\w+/.:]", "_", label)
+
+
 def _concat(lists):
     return [x for part in lists for x in part]
 
@@ -181,6 +189,7 @@ def _pardo_op():
                 receivers,
                 views,
                 *sides,
+                token=task_name(self.applied.full_label),
             )
 
     return ParDo
