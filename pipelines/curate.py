@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import json
 import logging
 import os
@@ -210,29 +211,27 @@ class _StagesRun:
         """`records` (of `kind`) through the active stages that run on `place`, in order;
         -> the records every stage kept. Consecutive per-document stages (`ApplySteps`)
         run as one ParDo, labelled with their names joined by "+"."""
-        fused: list[tuple[str, ApplySteps]] = []
-        for stage in self.registry.running(place, self.configs):
-            self.names.append(stage.name)
-            transform = stage.transform(self.configs.get(stage.name))
-            if isinstance(transform, ApplySteps):
-                fused.append((stage.name, transform))
+        running = [
+            (stage.name, stage.transform(self.configs.get(stage.name)))
+            for stage in self.registry.running(place, self.configs)
+        ]
+        self.names.extend(name for name, _ in running)
+        for fused, group in itertools.groupby(
+            running, lambda named: isinstance(named[1], ApplySteps)
+        ):
+            group = list(group)
+            if fused:
+                label = "+".join(name for name, _ in group)
+                steps = tuple(step for _, transform in group for step in transform.steps)
+                records = self._split(records | label >> ApplySteps(steps), label, kind)
                 continue
-            records = self._fused(records, fused, kind)
-            outputs = records | stage.name >> transform
-            if isinstance(outputs, tuple):  # (records, the stage's manifest section)
-                outputs, section = outputs
-                self.manifest_sections[_SECTION + stage.name] = beam.pvalue.AsSingleton(section)
-            records = self._split(outputs, stage.name, kind)
-        return self._fused(records, fused, kind)
-
-    def _fused(self, records, fused: list, kind: type):
-        """`records` through the pending per-document stages `fused` (emptied) in one ParDo."""
-        if not fused:
-            return records
-        label = "+".join(name for name, _ in fused)
-        steps = tuple(step for _, transform in fused for step in transform.steps)
-        fused.clear()
-        return self._split(records | label >> ApplySteps(steps), label, kind)
+            for name, transform in group:
+                outputs = records | name >> transform
+                if isinstance(outputs, tuple):  # (records, the stage's manifest section)
+                    outputs, section = outputs
+                    self.manifest_sections[_SECTION + name] = beam.pvalue.AsSingleton(section)
+                records = self._split(outputs, name, kind)
+        return records
 
     def _split(self, outputs, label: str, kind: type):
         records, rejected = split_by_type(outputs, f"{label}/Split", kind, Rejected)
