@@ -127,34 +127,21 @@ def is_context_keyword(lemma: str, stop_words: frozenset) -> bool:
 
 
 def predefined_recognizers() -> list:
-    """New instances of presidio's predefined recognizers for English, as
-    `RecognizerRegistry.load_predefined_recognizers(languages=["en"])` loads them (less the
-    NER one it adds), from the same configuration file read with libyaml when there is one
-    (PyYAML's pure-Python reader takes ~35 ms on it)."""
-    import yaml
+    """New instances of presidio's predefined recognizers for English, less its NER one,
+    as presidio's registry loads them."""
     from presidio_analyzer import RecognizerRegistry
-    from presidio_analyzer.recognizer_registry.recognizers_loader_utils import (
-        RecognizerConfigurationLoader,
-        RecognizerListLoader,
-    )
+    from presidio_analyzer.predefined_recognizers import SpacyRecognizer
 
-    with open(RecognizerConfigurationLoader._get_full_conf_path()) as f:
-        from_file = yaml.load(f, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    configuration = RecognizerConfigurationLoader.get(
-        registry_configuration={
-            "global_regex_flags": RecognizerRegistry().global_regex_flags,
-            "supported_languages": [LANGUAGE],
-            "recognizers": from_file["recognizers"],
-        }
-    )
+    registry = RecognizerRegistry(supported_languages=[LANGUAGE])
     # presidio warns once per recognizer of another language it skips; nothing to act on.
     log = logging.getLogger("presidio-analyzer")
     level = log.level
     log.setLevel(logging.ERROR)
     try:
-        return list(RecognizerListLoader.get(**configuration))
+        registry.load_predefined_recognizers(languages=[LANGUAGE])
     finally:
         log.setLevel(level)
+    return [r for r in registry.recognizers if not isinstance(r, SpacyRecognizer)]
 
 
 def presidio_recognizers(entities, spacy_model: str | None = None) -> list:
@@ -177,8 +164,6 @@ def presidio_recognizers(entities, spacy_model: str | None = None) -> list:
     wanted = set(entities)
     chosen = []
     for recognizer in predefined_recognizers():
-        if isinstance(recognizer, SpacyRecognizer):
-            continue
         if not wanted.intersection(recognizer.supported_entities):
             continue
         if isinstance(recognizer, EmailRecognizer):

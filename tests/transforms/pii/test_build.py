@@ -13,8 +13,7 @@ from transforms.pii.engine import DEFAULT_ENTITIES, analyze_whole, build_analyze
 
 
 def _stock_predefined_recognizers() -> list:
-    """presidio's own loading, as engine.py did it before: every Pattern checked, the
-    configuration read with PyYAML's pure-Python reader."""
+    """presidio's own loading, outside our build: every Pattern checked."""
     from presidio_analyzer import RecognizerRegistry
 
     registry = RecognizerRegistry(supported_languages=["en"])
