@@ -45,6 +45,7 @@ import psutil
 
 from bench.common import MB, environment, log
 from bench.pii import FIXTURES, web_fixture_texts
+from pipelines.dask_compat import TASK_PREFIX
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "scale.json"
@@ -67,6 +68,7 @@ CONFIGS = {  # name -> (command prefix, curate flags, Dask workers)
 }
 RUNNER_KEYS = ("runner", "direct_running_mode", "direct_num_workers", "dask_client_address")
 MAX_LOAD, MAX_WAIT_S = 1.5, 300
+TASK_STREAM = "task-stream"  # the scheduler plugin's name
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
@@ -252,9 +254,6 @@ def _task_stream(dask_scheduler) -> list[dict]:
     return list(dask_scheduler.plugins[TASK_STREAM].buffer)
 
 
-TASK_STREAM = "task-stream"
-
-
 def dask_timeline(address: str, started: float, ended: float) -> dict:
     """Where a Dask run's wall time went, from the scheduler's task stream (epoch seconds):
     the driver's start-up before the first task (imports, graph construction, translation),
@@ -317,7 +316,7 @@ def _step_of(key) -> str:
     """The Beam steps a Dask task ran (`pardo:LABEL` names, pipelines.dask_compat), else its
     name less the token."""
     name = key if isinstance(key, str) else key[0]
-    steps = re.findall(r"pardo:([^-]+)", name)
+    steps = re.findall(re.escape(TASK_PREFIX) + r"([^-]+)", name)
     return " + ".join(dict.fromkeys(steps)) if steps else re.sub(r"-[0-9a-f]{32}$", "", name)
 
 

@@ -130,11 +130,14 @@ def key_hash(key) -> int:
     return int(tokenize(key), 16)
 
 
+TASK_PREFIX = "pardo:"
+
+
 def task_name(label: str) -> str:
     """The name a ParDo's Dask tasks carry: its Beam label, so the dashboard and the task
     stream say which step ran (`pardo:normalize+lang+quality/Apply`), without the "-" that
     Dask splits key names on."""
-    return "pardo:" + re.sub(r"[^\w+/.:]", "_", label)
+    return TASK_PREFIX + re.sub(r"[^\w+/.:]", "_", label)
 
 
 def _concat(lists):
