@@ -47,7 +47,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from pipelines import beam_speedups, dask_compat
-from pipelines.dask_compat import DASK_RUNNER, DEFAULT_PARTITIONS_PER_THREAD, uses_dask_runner
+from pipelines.dask_compat import DASK_RUNNER, partition_count, uses_dask_runner
 from pipelines.local_runner import OfflineDirectRunner, in_memory, runner_for
 from pipelines.options import RunFailed, UserError, parse_json_mapping
 from transforms.progress import ProgressReporter
@@ -372,7 +372,7 @@ def _dask_options(options: PipelineOptions, address: str, threads: int | None):
     before = (standard.runner, dask.address, dask.npartitions)
     standard.runner, dask.address = DASK_RUNNER, address
     if threads and not dask.npartitions:
-        dask.npartitions = DEFAULT_PARTITIONS_PER_THREAD * threads
+        dask.npartitions = partition_count(threads)
     try:
         yield
     finally:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import itertools
 import json
 import logging
@@ -23,6 +24,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines.cluster import describe_cluster, resolve_cluster, run_graph
+from pipelines.dask_compat import partitioned_for
 from pipelines.local_runner import runs_alone
 from pipelines.options import (
     CurateConfig,
@@ -31,9 +33,9 @@ from pipelines.options import (
     check_inputs,
     command_line,
     curate_config,
+    input_file_sizes,
     load_options,
     pop_dry_run,
-    print_error,
 )
 from pipelines.output import StagedOutput, delete_tree, remove_run, settle, write_bytes
 from pipelines.report import REPORT_FILE, write_report
@@ -43,6 +45,7 @@ from pipelines.sample_corpus import (
     write_sample_corpus,
 )
 from pipelines.stages import REGISTRY, Registry
+from pipelines.summary import balanced_exit_code, summary
 from schemas import arrow
 from schemas.document import DeadLetter, Document, FileRead, Rejected, document_order
 from schemas.manifest import MANIFEST_VERSION, outcome_summary, shard_listing, to_json
@@ -504,7 +507,11 @@ def execute(
                 index = staged.rebase(near_dedup["index_output"])
                 stages = {**stages, NEAR_DEDUP_STAGE: {**near_dedup, "index_output": index}}
             run_config = dataclasses.replace(config, output=target, stages=stages)
-        run_graph(options, lambda pipeline: build(pipeline, run_config, registry), show_progress)
+        sizes = functools.partial(
+            input_file_sizes, config.inputs, config.stages.get(READ_STAGE), config.only_files
+        )
+        with partitioned_for(sizes):  # called only if a Dask graph sizes its partitions
+            run_graph(options, lambda p: build(p, run_config, registry), show_progress)
         delete_tree(FileSystems.join(target, TEMPORARY_DIR))
         manifest_path = FileSystems.join(target, OUTPUT_MANIFEST)
         with FileSystems.open(manifest_path) as f:
@@ -515,59 +522,6 @@ def execute(
         write_report(target, run_registry(config, registry).report_sections())
         settle(staged, manifest["records"], manifest_path, "manifest")
     return manifest
-
-
-def summary(manifest: dict, seconds: float) -> str:
-    """A short human-readable account of a run."""
-    records, tokens = manifest["records"], manifest["tokens"]
-    lines = [f"read {records['read']:,} records from {len(manifest['inputs'])} files"]
-    lines.append(f"  {'dead-lettered':<14} {records['dead_lettered']:>10,}")
-    for stage in manifest["stages"]:
-        reasons = ", ".join(f"{r}={n:,}" for r, n in stage["dropped"].items()) or "none dropped"
-        lines.append(
-            f"  {stage['stage']:<14} {stage['in']:>10,} -> {stage['out']:>10,}  ({reasons})"
-        )
-    lines.append(f"kept {records['kept']:,} documents; accounting balanced: {records['balanced']}")
-    balance = manifest.get("balance")
-    if balance:
-        shares = ", ".join(
-            f"{s['source']} {s['achieved_share']:.1%} (target {s['target_share']:.1%}"
-            + (", capped)" if s["capped"] else ")")
-            for s in balance["sources"]
-        )
-        lines.append(f"mix of {balance['selected_tokens']:,} tokens: {shares}")
-    lines.append(
-        f"tokens: {tokens['tokens']:,} in {tokens['rows']:,} rows of {tokens['seq_len']} "
-        f"({tokens['tail_tokens_dropped']:,} tail tokens dropped, {tokens['pad_tokens']:,} pad) "
-        f"in {len(tokens['shards'])} shards of {tokens['rows_per_shard']:,} rows "
-        f"({tokens['rows_dropped_for_equal_shards']:,} rows dropped to even them out); "
-        f"vocabulary {manifest['tokenizer']['vocab_size']:,}"
-    )
-    if "copies_dropped" in tokens and tokens["documents_not_all_copies_whole"]:
-        lines.append(
-            f"  packing left {tokens['copies_dropped']:,} document copies out and cut "
-            f"{tokens['copies_cut']:,} short, in {tokens['documents_not_all_copies_whole']:,} "
-            "documents (documents/ scores: tokens.copies, tokens.cut_copies)"
-        )
-    validation = manifest.get("validation")
-    if validation:
-        splits = manifest["splits"]
-        lines.append(
-            f"validation split ({validation['fraction']:.2%} of documents by id): "
-            f"{splits['validation']['tokens']:,} tokens in {splits['validation']['copies']:,} "
-            f"copies (train: {splits['train']['tokens']:,} in {splits['train']['copies']:,})"
-        )
-    for fmt, section in (manifest.get("formats") or {}).items():
-        files = sum(len(s["files"]) for s in section.values())
-        dtypes = sorted({s["dtype"] for s in section.values() if s["dtype"]})
-        lines.append(f"{fmt}: {files} files ({', '.join(dtypes)}) in {fmt}/")
-    if manifest["tokenizer"].get("vocab_note"):
-        lines.append(f"note: {manifest['tokenizer']['vocab_note']}")
-    lines.append(f"output: {manifest['config']['output']}  ({seconds:.1f} s)")
-    report = FileSystems.join(manifest["config"]["output"], REPORT_FILE)
-    if FileSystems.get_scheme(report) in (None, "file") and os.path.exists(report):
-        lines.append(f"report: {report} (open it in a browser)")
-    return "\n".join(lines)
 
 
 @command_line
@@ -585,14 +539,6 @@ def main(argv: list[str] | None = None) -> int:
     manifest = run(argv, show_progress=True)
     print(summary(manifest, time.monotonic() - started))
     return balanced_exit_code(manifest)
-
-
-def balanced_exit_code(manifest: dict) -> int:
-    """0, or 1 with one error line when the manifest's records do not add up."""
-    if not manifest["records"]["balanced"]:
-        print_error("records read != kept + dropped + dead-lettered: see the manifest's inputs")
-        return 1
-    return 0
 
 
 if __name__ == "__main__":

@@ -24,8 +24,10 @@ computed once, groupings spread over the cluster) and two savings of per-element
    `GroupByKey` groups into that many partitions (merging adjacent input partitions first
    when there are more, which keeps the shuffle's n x n split tasks few; splitting the
    output into equal runs of keys when there are fewer). `--dask_npartitions` sets the
-   number, else it is twice the cluster's worker threads. Which partition an element lands
-   in never changes what is computed for it.
+   number, else it is twice the cluster's worker threads, or one per PARTITION_INPUT_BYTES
+   of input files when that is more (`partitioned_for`): a task then holds a bounded
+   share of the data whatever the corpus size, and Dask can spill what waits. Which
+   partition an element lands in never changes what is computed for it.
 
 Savings: a ParDo wraps each input element in a WindowedValue, and Beam's wrapper builds a
 new GlobalWindow (parsing its end timestamp from a proto constant) for every element;
@@ -43,10 +45,14 @@ transforms.common.split_by_type).
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import functools
 import re
 import threading
 import zlib
+from collections.abc import Callable, Iterable, Iterator
+from contextvars import ContextVar
 
 DASK_RUNNER = "apache_beam.runners.dask.dask_runner.DaskRunner"
 
@@ -200,6 +206,34 @@ def _pardo_op():
 
 DEFAULT_PARTITIONS_PER_THREAD = 2
 FALLBACK_PARTITIONS = 8  # when no Dask client is reachable while the graph is built
+# Input file bytes (as stored: compressed files count compressed) per partition, at least:
+# about 90 MB of text from gzipped JSON lines, a few hundred MB of Python objects in a task.
+PARTITION_INPUT_BYTES = 32 * 2**20
+
+_INPUT_SIZES: ContextVar = ContextVar("input_sizes", default=tuple)
+
+
+@contextlib.contextmanager
+def partitioned_for(input_sizes: Callable[[], Iterable[int]]) -> Iterator[None]:
+    """While the block builds and runs a graph, default partition counts are at least one
+    per PARTITION_INPUT_BYTES of the input files. `input_sizes` gives their sizes in bytes
+    (negative: unknown, one partition); it is called once, and only if a Dask graph asks."""
+    token = _INPUT_SIZES.set(functools.cache(input_sizes))
+    try:
+        yield
+    finally:
+        _INPUT_SIZES.reset(token)
+
+
+def _input_partitions() -> int:
+    sizes = _INPUT_SIZES.get()()
+    return sum(-(-size // PARTITION_INPUT_BYTES) if size >= 0 else 1 for size in sizes)
+
+
+def partition_count(threads: int) -> int:
+    """Default partitions of a grouping for a cluster of `threads` worker threads: two per
+    thread (uneven partitions even out), or more for a large input (`partitioned_for`)."""
+    return max(max(1, threads) * DEFAULT_PARTITIONS_PER_THREAD, _input_partitions())
 
 
 _THREADS: dict[str, int] = {}  # client id -> its cluster's worker threads
@@ -208,8 +242,8 @@ _THREADS_LOCK = threading.Lock()
 
 def target_partitions(bag_kwargs: dict | None = None) -> int:
     """How many partitions a Reshuffle or a grouping spreads its output over:
-    `--dask_npartitions` when given, else DEFAULT_PARTITIONS_PER_THREAD per worker thread of
-    the running client's cluster (more partitions than threads, so uneven ones even out)."""
+    `--dask_npartitions` when given, else `partition_count` for the running client's
+    cluster."""
     npartitions = (bag_kwargs or {}).get("npartitions")
     if npartitions:
         return int(npartitions)
@@ -218,12 +252,12 @@ def target_partitions(bag_kwargs: dict | None = None) -> int:
 
         client = default_client()
     except (ImportError, ValueError):
-        return FALLBACK_PARTITIONS
+        return max(FALLBACK_PARTITIONS, _input_partitions())
     with _THREADS_LOCK:
         if client.id not in _THREADS:  # asked once per run, not once per grouping
             _THREADS[client.id] = sum(client.nthreads().values())
         threads = _THREADS[client.id]
-    return max(1, threads) * DEFAULT_PARTITIONS_PER_THREAD
+    return partition_count(threads)
 
 
 def _key(item):

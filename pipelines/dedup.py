@@ -22,6 +22,7 @@ pattern, 1 for a run that read nothing usable or a DIR another run holds.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import sys
@@ -31,6 +32,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines.cluster import run_graph
+from pipelines.dask_compat import partitioned_for
 from pipelines.options import (
     DEFAULT_OUTPUT,
     CurateConfig,
@@ -39,6 +41,7 @@ from pipelines.options import (
     check_inputs,
     command_line,
     curate_config,
+    input_file_sizes,
     load_options,
 )
 from pipelines.output import StagedOutput, delete_tree, settle, write_bytes
@@ -212,7 +215,9 @@ def run(argv: list[str] | None = None) -> dict:
     with StagedOutput(output, SUMMARY_FILE, command="pipelines.dedup") as staged:
         staged_config = dataclasses.replace(config, index_output=staged.rebase(config.index_output))
         inputs, staging = resolved.inputs, staged.staging
-        run_graph(options, lambda pipeline: build(pipeline, inputs, staging, reader, staged_config))
+        sizes = functools.partial(input_file_sizes, inputs, resolved.stages.get(READ_STAGE))
+        with partitioned_for(sizes):  # called only if a Dask graph sizes its partitions
+            run_graph(options, lambda p: build(p, inputs, staging, reader, staged_config))
         index_parent = staged_config.index_output.rstrip("/").rsplit("/", 1)[0] or "/"
         for folder in {staged.staging, index_parent}:
             delete_tree(FileSystems.join(folder, TEMPORARY_DIR))

@@ -510,3 +510,23 @@ def check_inputs(inputs: list[tuple[str, str]], read_settings: dict | None = Non
                 break  # one readable file is enough: the pattern is usable
         else:
             raise UserError(f"--input {spec}: {problem}")
+
+
+def input_file_sizes(
+    inputs: list[tuple[str, str]],
+    read_settings: dict | None = None,
+    only_files: frozenset[str] | None = None,
+) -> list[int]:
+    """The size in bytes of every file the (source, pattern) pairs name that a run reads
+    (listings read through; -1 where a listing does not say), to size a Dask run's
+    partitions by (pipelines.dask_compat.partitioned_for)."""
+    from transforms.readers import ReaderConfig, match_input_files
+    from transforms.readers.files import InputFile
+
+    config = ReaderConfig.from_dict(read_settings)
+    return [
+        item.size
+        for source, pattern in inputs
+        for item in match_input_files(source, pattern, config)
+        if isinstance(item, InputFile) and (only_files is None or item.path in only_files)
+    ]

@@ -38,7 +38,7 @@ from datetime import UTC, datetime
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines.curate import balanced_exit_code, execute, resolve, summary
+from pipelines.curate import execute, resolve
 from pipelines.lock import OutputLock
 from pipelines.options import (
     CurateConfig,
@@ -50,6 +50,7 @@ from pipelines.options import (
 from pipelines.output import check_output
 from pipelines.report import REPORT_FILE
 from pipelines.storage import delete_tree, is_local, iter_files, move_tree, write_bytes
+from pipelines.summary import balanced_exit_code, summary
 from schemas.manifest import to_json
 from transforms.near_dedup import STAGE as NEAR_DEDUP_STAGE
 from transforms.readers import READ_STAGE, ReaderConfig, match_input_files

@@ -164,6 +164,44 @@ def test_reshuffles_and_groupings_spread_over_the_partitions_asked_for():
     assert dask_compat.target_partitions({"npartitions": 7}) == 7
 
 
+def test_a_large_input_gets_a_partition_per_partition_input_bytes():
+    """Two partitions per worker thread leave a task a share of the corpus that grows with
+    it; a run's input files set a floor of one partition per PARTITION_INPUT_BYTES (a file
+    of unknown size counts one), asked for once and only when a Dask graph is sized."""
+    import apache_beam as beam
+    from apache_beam.runners.dask.dask_runner import DaskRunner
+    from apache_beam.runners.dask.overrides import _GroupByKeyOnly, _Reshuffle, dask_overrides
+
+    from pipelines import dask_compat
+
+    step = dask_compat.PARTITION_INPUT_BYTES
+    asked = []
+
+    def sizes():
+        asked.append(1)
+        return [10 * step + 1, -1, 0, step]
+
+    dask_compat.patch()
+    with dask_compat.partitioned_for(sizes):
+        assert asked == []
+        pipeline = beam.Pipeline()
+        keyed = pipeline | beam.Create([(i % 5, i) for i in range(100)]) | beam.Reshuffle()
+        _ = keyed | "Group" >> beam.GroupByKey()
+        pipeline.replace_all(dask_overrides())
+        visitor = DaskRunner.to_dask_bag_visitor({})  # no client: the fallback, 8
+        pipeline.visit(visitor)
+        assert dask_compat.partition_count(threads=2) == 13
+        assert dask_compat.partition_count(threads=10) == 20
+    assert asked == [1]
+    bags = {type(node.transform): bag for node, bag in visitor.bags.items()}
+    assert bags[_Reshuffle].npartitions == bags[_GroupByKeyOnly].npartitions == 13
+    groups = dict(bags[_GroupByKeyOnly].compute(scheduler="sync"))
+    assert {k: sorted(v) for k, v in groups.items()} == {
+        k: list(range(k, 100, 5)) for k in range(5)
+    }
+    assert dask_compat.target_partitions({}) == dask_compat.FALLBACK_PARTITIONS  # run over
+
+
 def test_grouping_keys_hash_alike_in_every_process_and_for_equal_keys():
     """Equal keys must land in one partition whatever the process's PYTHONHASHSEED."""
     import json

@@ -25,6 +25,7 @@ from pipelines.options import (
     check_inputs,
     command_line,
     curate_config,
+    input_file_sizes,
     load_options,
     parse_input,
 )
@@ -227,6 +228,16 @@ def test_input_patterns_that_name_no_file_are_refused_on_the_driver(tmp_path):
         check_inputs([("default", str(tmp_path))])
     with pytest.raises(UserError, match="extractor"):
         check_inputs([("web", str(tmp_path / "*.jsonl"))], {"extractor": "lynx"})
+
+
+def test_input_file_sizes_are_those_of_the_files_a_run_reads(tmp_path):
+    (tmp_path / "a.jsonl").write_bytes(b"x" * 10)
+    (tmp_path / "b.jsonl").write_bytes(b"y" * 7)
+    listing = tmp_path / "wet.paths"  # a Common Crawl listing: sizes it does not say
+    listing.write_text("crawl/one.warc.wet.gz\ncrawl/two.warc.wet.gz\n")
+    inputs = [("web", str(tmp_path / "*.jsonl")), ("cc", str(listing))]
+    assert input_file_sizes(inputs) == [10, 7, -1, -1]
+    assert input_file_sizes(inputs[:1], only_files=frozenset([str(tmp_path / "b.jsonl")])) == [7]
 
 
 def test_command_line_turns_user_errors_and_failed_runs_into_one_line(capsys):
