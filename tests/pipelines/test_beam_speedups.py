@@ -48,3 +48,32 @@ def test_a_stateful_dofn_still_runs_with_its_state():
         totals = pipeline | beam.Create([("a", 1), ("a", 2), ("b", 5)]) | beam.ParDo(_Total())
         last = totals | beam.CombinePerKey(max)
         assert_that(last, equal_to([("a", 3), ("b", 5)]))
+
+
+def test_options_views_are_beams_built_once_and_share_the_options_values(monkeypatch):
+    from apache_beam.options.pipeline_options import (
+        DirectOptions,
+        PipelineOptions,
+        StandardOptions,
+    )
+
+    beam_speedups.patch()
+    original = beam_speedups._ORIGINAL_VIEW_AS[0]
+    built = []
+    monkeypatch.setattr(
+        beam_speedups, "_ORIGINAL_VIEW_AS", [lambda o, c: built.append(c) or original(o, c)]
+    )
+    flags = ["--runner=DirectRunner", "--direct_num_workers=3", "--unknown_flag=x"]
+    options, reference = PipelineOptions(flags), PipelineOptions(flags)
+    for cls in (StandardOptions, DirectOptions, StandardOptions, DirectOptions):
+        view = options.view_as(cls)
+        assert view.get_all_options() == original(reference, cls).get_all_options()
+    assert built == [StandardOptions, DirectOptions]
+    options.view_as(DirectOptions).direct_num_workers = 5  # written through to every view
+    assert options.view_as(DirectOptions).direct_num_workers == 5
+    assert options.get_all_options()["direct_num_workers"] == 5
+    options.view_as(StandardOptions).runner = "Other"
+    assert options.view_as(StandardOptions).runner == "Other"
+    options._all_options = {}  # a replaced store: the view is built again, on the new one
+    assert options.view_as(DirectOptions).direct_num_workers == 3
+    assert built == [StandardOptions, DirectOptions, DirectOptions]
