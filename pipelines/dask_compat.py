@@ -216,8 +216,9 @@ _INPUT_SIZES: ContextVar = ContextVar("input_sizes", default=tuple)
 @contextlib.contextmanager
 def partitioned_for(input_sizes: Callable[[], Iterable[int]]) -> Iterator[None]:
     """While the block builds and runs a graph, default partition counts are at least one
-    per PARTITION_INPUT_BYTES of the input files. `input_sizes` gives their sizes in bytes
-    (negative: unknown, one partition); it is called once, and only if a Dask graph asks."""
+    per PARTITION_INPUT_BYTES of the input files, and one per file of unknown size.
+    `input_sizes` gives their sizes in bytes (negative: unknown); it is called once, and
+    only if a Dask graph asks."""
     token = _INPUT_SIZES.set(functools.cache(input_sizes))
     try:
         yield
@@ -226,8 +227,10 @@ def partitioned_for(input_sizes: Callable[[], Iterable[int]]) -> Iterator[None]:
 
 
 def _input_partitions() -> int:
-    sizes = _INPUT_SIZES.get()()
-    return sum(-(-size // PARTITION_INPUT_BYTES) if size >= 0 else 1 for size in sizes)
+    known, unknown = 0, 0
+    for size in _INPUT_SIZES.get()():
+        known, unknown = (known + size, unknown) if size >= 0 else (known, unknown + 1)
+    return -(-known // PARTITION_INPUT_BYTES) + unknown
 
 
 def partition_count(threads: int) -> int:
