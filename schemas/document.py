@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import operator
 from dataclasses import dataclass, field
@@ -92,22 +93,49 @@ class FileRead:
     records: int
 
 
-def document_order(doc: Document) -> tuple[str, ...]:
+def document_order(doc: Document) -> tuple:
     """A total order on documents by content alone: id, source, file, then every other
     field. Two documents with equal keys are equal in every field, so sorting by it, or
-    taking its minimum, never depends on the order documents arrive in."""
+    taking its minimum, never depends on the order documents arrive in. Its last item, the
+    scores and text, is worked out only when everything before it ties (one id read twice):
+    formatting every score of every document cost more than the sorts."""
 
     def text(value: str | None) -> str:
         return "" if value is None else "\x01" + value  # None sorts before ""
 
     fields = (doc.url, doc.timestamp, doc.sub_source, doc.lang, doc.content_type)
-    scores = repr(sorted(doc.scores.items()))
-    return (doc.id, doc.source, doc.source_file, *map(text, fields), scores, doc.text)
+    return (doc.id, doc.source, doc.source_file, *map(text, fields), _ScoresAndText(doc))
+
+
+def _scores_and_text(doc: Document) -> tuple[str, str]:
+    return repr(sorted(doc.scores.items())), doc.text
+
+
+@functools.total_ordering
+class _ScoresAndText:
+    """The end of `document_order`: compares as (repr of the sorted scores, text)."""
+
+    __slots__ = ("doc",)
+    __hash__ = None  # a sort key, not a dict key
+
+    def __init__(self, doc: Document):
+        self.doc = doc
+
+    def __eq__(self, other) -> bool:
+        if not isinstance(other, _ScoresAndText):
+            return NotImplemented
+        return self.doc is other.doc or _scores_and_text(self.doc) == _scores_and_text(other.doc)
+
+    def __lt__(self, other) -> bool:
+        if not isinstance(other, _ScoresAndText):
+            return NotImplemented
+        return _scores_and_text(self.doc) < _scores_and_text(other.doc)
 
 
 def document_digest(doc: Document) -> str:
     """A 128-bit hex digest of `document_order(doc)`: a short tie-breaker on content."""
-    joined = "\x00".join(document_order(doc)).encode("utf-8", "surrogatepass")
+    parts = (*document_order(doc)[:-1], *_scores_and_text(doc))
+    joined = "\x00".join(parts).encode("utf-8", "surrogatepass")
     return hashlib.blake2b(joined, digest_size=16).hexdigest()
 
 
