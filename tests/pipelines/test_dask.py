@@ -242,3 +242,108 @@ def test_windowed_elements_equal_beams_own_wrapping():
 
     for item in [("k", 1), None, TimestampedValue("v", 5)]:
         assert windowed(item, GlobalWindows()) == get_windowed_value(item, GlobalWindows())
+
+
+COMBINED: list = []
+
+
+def _record(item) -> None:
+    COMBINED.append(item)
+
+
+def _combines(pipeline):
+    """{name: PCollection} of combines over 500 (key, value) pairs and over nothing."""
+    import apache_beam as beam
+    from apache_beam.transforms import combiners
+
+    pairs = pipeline | "Pairs" >> beam.Create([(i % 7, i) for i in range(500)]) | beam.Reshuffle()
+    empty = pipeline | "Empty" >> beam.Create([]) | "SpreadEmpty" >> beam.Reshuffle()
+    return {
+        "sum": pairs | "Sum" >> beam.CombinePerKey(sum),
+        "mean": pairs | "Mean" >> combiners.Mean.PerKey(),
+        "count": pairs | "Count" >> beam.combiners.Count.Globally(),
+        "dict": pairs | "Last" >> beam.CombinePerKey(max) | "Dict" >> combiners.ToDict(),
+        "empty": empty | "EmptySum" >> beam.CombinePerKey(sum),
+        "empty_total": empty | "EmptyTotal" >> beam.CombineGlobally(sum),
+    }
+
+
+def test_combines_are_lifted_and_give_what_beam_gives():
+    """A CombinePerKey (and what builds on it: CombineGlobally, Count, ToDict, Mean) runs
+    as one lifted step, combined per partition and merged in a tree, not as a shuffle of
+    every element; empty inputs stay empty (CombineGlobally still gives its default)."""
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+    from apache_beam.runners.dask import dask_runner
+
+    from pipelines import dask_compat
+
+    dask_compat.patch()
+    pipeline = beam.Pipeline()
+    _combines(pipeline)
+    pipeline.replace_all(dask_runner.dask_overrides())
+    lifted, grouped = [], []
+
+    class Leaves(beam.pipeline.PipelineVisitor):
+        def visit_transform(self, node):
+            if isinstance(node.transform, dask_compat.LiftedCombinePerKey):
+                lifted.append(node.full_label)
+            elif "GroupByKey" in node.full_label:
+                grouped.append(node.full_label)
+
+    pipeline.visit(Leaves())
+    assert len(lifted) == 7 and all(g.startswith("Spread") for g in grouped)  # Reshuffles
+
+    COMBINED.clear()
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
+    ) as cluster:
+        options = PipelineOptions(
+            [f"--runner={dask_compat.DASK_RUNNER}", "--dask_npartitions=5",
+             f"--dask_client_address={cluster.scheduler_address}"]
+        )  # fmt: skip
+        pipeline = beam.Pipeline(options=options)
+        named = [
+            pcoll | f"Name/{name}" >> beam.Map(lambda x, n=name: (n, x))
+            for name, pcoll in _combines(pipeline).items()
+        ]  # one last step: Beam's DaskRunner computes the graph of the last one only
+        _ = named | beam.Flatten() | "Record" >> beam.Map(_record)
+        result = pipeline.run()
+        result.wait_until_finish()
+        dask_compat.close_client(result)
+    got = {
+        name: sorted((x for n, x in COMBINED if n == name), key=repr)
+        for name in _combines(beam.Pipeline())
+    }
+    assert got["sum"] == [(k, sum(range(k, 500, 7))) for k in range(7)]
+    assert got["mean"] == [(k, sum(range(k, 500, 7)) / len(range(k, 500, 7))) for k in range(7)]
+    assert got["count"] == [500]
+    assert got["dict"] == [{k: max(range(k, 500, 7)) for k in range(7)}]
+    assert got["empty"] == [] and got["empty_total"] == [0]
+
+
+def test_dask_sizes_records_by_what_they_hold_in_every_process():
+    """Dask spills a worker's results by their estimated sizes: a document must count its
+    text and scores, not only its slots (~100 bytes), in any process that imports Dask
+    (the `dask.sizeof` entry point), through lists and groupings' windowed values."""
+    import subprocess
+    import sys
+
+    script = """if True:
+        from dask.sizeof import sizeof
+        from apache_beam.utils.windowed_value import WindowedValue
+        from schemas.document import Document, Rejected
+        from transforms.tokenize import EncodedDocument
+        import numpy as np
+        doc = Document("id", "x" * 30_000, "web", "f", scores={f"s{i}": 0.5 for i in range(40)})
+        text = sys.getsizeof(doc.text)
+        encoded = EncodedDocument(doc, np.zeros(10_000, dtype=np.int32), 1)
+        grouped = ("k", WindowedValue(doc, 0, ()))
+        sizes = [sizeof(doc), sizeof(Rejected(doc, "s", "r")), sizeof(grouped),
+                 sizeof([doc] * 50) / 50, sizeof(encoded) - 40_000]
+        assert all(text < size < 3 * text for size in sizes), (text, sizes)
+    """
+    done = subprocess.run(
+        [sys.executable, "-c", "import sys\n" + script], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
