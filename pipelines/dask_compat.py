@@ -314,39 +314,41 @@ def _grouping_ops():
     return GroupByKey, Reshuffle
 
 
-def _add_inputs(items, fn) -> list:
-    """One partition of (key, value) -> [(key, accumulator)], in first-seen key order."""
+@contextlib.contextmanager
+def _set_up(fn) -> Iterator:
+    """A private copy of the CombineFn `fn`, set up while the block runs."""
     fn = copy.deepcopy(fn)
     fn.setup()
-    accumulators: dict = {}
-    for key, value in items:
-        if key not in accumulators:
-            accumulators[key] = fn.create_accumulator()
-        accumulators[key] = fn.add_input(accumulators[key], value)
-    result = [(key, fn.compact(acc)) for key, acc in accumulators.items()]
-    fn.teardown()
-    return result
+    try:
+        yield fn
+    finally:
+        fn.teardown()
+
+
+def _add_inputs(items, fn) -> list:
+    """One partition of (key, value) -> [(key, accumulator)], in first-seen key order."""
+    with _set_up(fn) as fn:
+        accumulators: dict = {}
+        for key, value in items:
+            if key not in accumulators:
+                accumulators[key] = fn.create_accumulator()
+            accumulators[key] = fn.add_input(accumulators[key], value)
+        return [(key, fn.compact(acc)) for key, acc in accumulators.items()]
 
 
 def _merge(parts, fn) -> list:
     """[[(key, accumulator)], ...] -> [(key, merged accumulator)], keys in first-seen order."""
-    fn = copy.deepcopy(fn)
-    fn.setup()
     by_key: dict = {}
     for part in parts:
         for key, accumulator in part:
             by_key.setdefault(key, []).append(accumulator)
-    result = [(key, fn.merge_accumulators(accs)) for key, accs in by_key.items()]
-    fn.teardown()
-    return result
+    with _set_up(fn) as fn:
+        return [(key, fn.merge_accumulators(accs)) for key, accs in by_key.items()]
 
 
 def _extract(merged, fn) -> list:
-    fn = copy.deepcopy(fn)
-    fn.setup()
-    result = [(key, fn.extract_output(accumulator)) for key, accumulator in merged]
-    fn.teardown()
-    return result
+    with _set_up(fn) as fn:
+        return [(key, fn.extract_output(accumulator)) for key, accumulator in merged]
 
 
 COMBINE_SPLIT_EVERY = 8  # partial results merged per task of the tree
