@@ -34,7 +34,8 @@ per-element work.
    partitions, 14 of the curate graph's 44 groupings, each for a few counts. Such a
    combine (global window, no side inputs) becomes a `LiftedCombinePerKey`: each partition
    combines its values per key, and the partial results merge in a tree of
-   COMBINE_SPLIT_EVERY into one partition (few keys: counts and totals).
+   COMBINE_SPLIT_EVERY into one partition (few keys: counts and totals). Keys go into a
+   dict, so they must be hashable, as every key this project combines on is.
 
 Savings: a ParDo wraps each input element in a WindowedValue, and Beam's wrapper builds a
 new GlobalWindow (parsing its end timestamp from a proto constant) for every element;
