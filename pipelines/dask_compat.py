@@ -27,7 +27,9 @@ per-element work.
    output into equal runs of keys when there are fewer). `--dask_npartitions` sets the
    number, else it is twice the cluster's worker threads, or one per PARTITION_INPUT_BYTES
    of input files when that is more (`partitioned_for`): a task then holds a bounded
-   share of the data whatever the corpus size, and Dask can spill what waits. Which
+   share of the data whatever the corpus size, and Dask can spill what waits (the
+   groupings of a transforms.common.SmallGroupings, e.g. near-dedup's components, keep two
+   per thread: an n x n shuffle of a few ids costs more than it spreads). Which
    partition an element lands in never changes what is computed for it.
 4. Beam expands a CombinePerKey (and so CombineGlobally, Count, ToDict...) into a
    GroupByKey of every element and a ParDo: on Dask a shuffle of n x n tasks for n
@@ -243,20 +245,22 @@ def _input_partitions() -> int:
     return -(-known // PARTITION_INPUT_BYTES) + unknown
 
 
-def partition_count(threads: int) -> int:
+def partition_count(threads: int, small: bool = False) -> int:
     """Default partitions of a grouping for a cluster of `threads` worker threads: two per
-    thread (uneven partitions even out), or more for a large input (`partitioned_for`)."""
-    return max(max(1, threads) * DEFAULT_PARTITIONS_PER_THREAD, _input_partitions())
+    thread (uneven partitions even out), or more for a large input (`partitioned_for`)
+    unless the grouping is `small` (transforms.common.SmallGroupings)."""
+    by_threads = max(1, threads) * DEFAULT_PARTITIONS_PER_THREAD
+    return by_threads if small else max(by_threads, _input_partitions())
 
 
 _THREADS: dict[str, int] = {}  # client id -> its cluster's worker threads
 _THREADS_LOCK = threading.Lock()
 
 
-def target_partitions(bag_kwargs: dict | None = None) -> int:
-    """How many partitions a Reshuffle or a grouping spreads its output over:
-    `--dask_npartitions` when given, else `partition_count` for the running client's
-    cluster."""
+def target_partitions(bag_kwargs: dict | None = None, small: bool = False) -> int:
+    """How many partitions a Reshuffle or a grouping (`small`: of SmallGroupings) spreads
+    its output over: `--dask_npartitions` when given, else `partition_count` for the
+    running client's cluster."""
     npartitions = (bag_kwargs or {}).get("npartitions")
     if npartitions:
         return int(npartitions)
@@ -265,12 +269,24 @@ def target_partitions(bag_kwargs: dict | None = None) -> int:
 
         client = default_client()
     except (ImportError, ValueError):
-        return max(FALLBACK_PARTITIONS, _input_partitions())
+        return FALLBACK_PARTITIONS if small else max(FALLBACK_PARTITIONS, _input_partitions())
     with _THREADS_LOCK:
         if client.id not in _THREADS:  # asked once per run, not once per grouping
             _THREADS[client.id] = sum(client.nthreads().values())
         threads = _THREADS[client.id]
-    return partition_count(threads)
+    return partition_count(threads, small)
+
+
+def _in_small_groupings(applied) -> bool:
+    """Whether a step runs inside a transforms.common.SmallGroupings composite."""
+    from transforms.common import SmallGroupings
+
+    node = applied.parent
+    while node is not None:
+        if isinstance(node.transform, SmallGroupings):
+            return True
+        node = node.parent
+    return False
 
 
 def _key(item):
@@ -293,7 +309,7 @@ def _grouping_ops():
         `target_partitions()` partitions (fix 3)."""
 
         def apply(self, input_bag, side_inputs=None):
-            target = target_partitions(self.bag_kwargs)
+            target = target_partitions(self.bag_kwargs, _in_small_groupings(self.applied))
             if input_bag.npartitions > target:
                 input_bag = input_bag.repartition(npartitions=target)
             grouped = groupby_tasks(input_bag, _key, hash=key_hash).map(_grouped)

@@ -46,3 +46,10 @@ class CountingDoFn(beam.DoFn):
         if (stage, name) not in self._counters:
             self._counters[stage, name] = Metrics.counter(stage, name)
         return self._counters[stage, name]
+
+
+class SmallGroupings(beam.PTransform):
+    """Base of a composite whose groupings hold little data whatever the corpus size (ids,
+    edges, ranks: about 1% of the documents' bytes). A runner may spread them over fewer
+    partitions than the documents' groupings (pipelines.dask_compat does); what they
+    compute does not change."""

@@ -8,10 +8,12 @@ import threading
 import time
 from pathlib import Path
 
+import apache_beam as beam
 import pytest
 
 from pipelines.curate import run
 from pipelines.sample_corpus import write_sample_corpus
+from transforms.common import SmallGroupings
 
 distributed = pytest.importorskip(
     "distributed", reason="needs the dask extra: pip install '.[dask]'"
@@ -164,11 +166,16 @@ def test_reshuffles_and_groupings_spread_over_the_partitions_asked_for():
     assert dask_compat.target_partitions({"npartitions": 7}) == 7
 
 
+class _FewIds(SmallGroupings):
+    def expand(self, pcoll):
+        return pcoll | "Group" >> beam.GroupByKey()
+
+
 def test_a_large_input_gets_a_partition_per_partition_input_bytes():
     """Two partitions per worker thread leave a task a share of the corpus that grows with
     it; a run's input files set a floor of one partition per PARTITION_INPUT_BYTES (a file
-    of unknown size counts one), asked for once and only when a Dask graph is sized."""
-    import apache_beam as beam
+    of unknown size counts one), asked for once and only when a Dask graph is sized. The
+    groupings of SmallGroupings keep the thread count's partitions."""
     from apache_beam.runners.dask.dask_runner import DaskRunner
     from apache_beam.runners.dask.overrides import _GroupByKeyOnly, _Reshuffle, dask_overrides
 
@@ -187,18 +194,23 @@ def test_a_large_input_gets_a_partition_per_partition_input_bytes():
         pipeline = beam.Pipeline()
         keyed = pipeline | beam.Create([(i % 5, i) for i in range(100)]) | beam.Reshuffle()
         _ = keyed | "Group" >> beam.GroupByKey()
+        _ = keyed | "Ids" >> _FewIds()
         pipeline.replace_all(dask_overrides())
         visitor = DaskRunner.to_dask_bag_visitor({})  # no client: the fallback, 8
         pipeline.visit(visitor)
         assert dask_compat.partition_count(threads=2) == 13
         assert dask_compat.partition_count(threads=10) == 20
+        assert dask_compat.partition_count(threads=2, small=True) == 4
     assert asked == [1]
-    bags = {type(node.transform): bag for node, bag in visitor.bags.items()}
-    assert bags[_Reshuffle].npartitions == bags[_GroupByKeyOnly].npartitions == 13
-    groups = dict(bags[_GroupByKeyOnly].compute(scheduler="sync"))
-    assert {k: sorted(v) for k, v in groups.items()} == {
-        k: list(range(k, 100, 5)) for k in range(5)
-    }
+    bags = {node.full_label: bag for node, bag in visitor.bags.items()}
+    assert bags["Reshuffle"].npartitions == bags["Group/GroupByKey"].npartitions == 13
+    assert bags["Ids/Group/GroupByKey"].npartitions == dask_compat.FALLBACK_PARTITIONS
+    assert {type(n.transform) for n in visitor.bags}.issuperset({_Reshuffle, _GroupByKeyOnly})
+    for label in ("Group/GroupByKey", "Ids/Group/GroupByKey"):
+        groups = dict(bags[label].compute(scheduler="sync"))
+        assert {k: sorted(v) for k, v in groups.items()} == {
+            k: list(range(k, 100, 5)) for k in range(5)
+        }
     assert dask_compat.target_partitions({}) == dask_compat.FALLBACK_PARTITIONS  # run over
 
 

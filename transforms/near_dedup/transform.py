@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import apache_beam as beam
 
 from schemas.document import Document, document_digest, pickled_by_fields
-from transforms.common import CountingDoFn
+from transforms.common import CountingDoFn, SmallGroupings
 from transforms.near_dedup.components import (
     UNSETTLED,
     component_minima,
@@ -116,12 +116,13 @@ def _with_signature(rank, joined):
     return [(key, (rank, signatures[0])) for key in joined["bucket"]] if signatures else []
 
 
-class ConnectedComponents(beam.PTransform):
+class ConnectedComponents(SmallGroupings):
     """Edges (node, node) -> (node, component minimum) for every node on an edge.
 
     `max_rounds` unrolled large-star + small-star rounds, each grouped by node; then every
     node settles itself, and what is not yet a star forest is finished on one worker
-    (components.py). Exact whatever `max_rounds` is.
+    (components.py). Exact whatever `max_rounds` is. Its groupings hold only edges between
+    near-duplicates' ranks (SmallGroupings).
     """
 
     def __init__(self, max_rounds: int):
