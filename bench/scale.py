@@ -52,7 +52,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "scale.json"
 WORKDIR = Path("/tmp/bench-scale")
 CORPUS_VERSION, FILES, MB_PER_FILE = "scale-2", 16, 32  # 16 files, more of ~32 MB past 512 MB
-DASK_WORKER_MEMORY = "4GiB"  # a LocalCluster worker's memory_limit: it spills past 60-70%
+DASK_WORKER_MEMORY = "8GiB"  # a LocalCluster worker's memory_limit: it spills past 60-70%
 NEAR_DUP_SHARE, CONTACT_SHARE = 0.10, 0.05
 CURATE_FLAGS = ["--vocab_size=8192", "--seq_len=2048", "--dp_world_size=1"]
 IN_MEMORY = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
