@@ -48,8 +48,20 @@ class CountingDoFn(beam.DoFn):
         return self._counters[stage, name]
 
 
+SMALL_GROUPINGS_URN = "curate:small_groupings:v1"
+
+
 class SmallGroupings(beam.PTransform):
     """Base of a composite whose groupings hold little data whatever the corpus size (ids,
     edges, ranks: about 1% of the documents' bytes). A runner may spread them over fewer
     partitions than the documents' groupings (pipelines.dask_compat does); what they
-    compute does not change."""
+    compute does not change. Its own URN keeps the mark through the runner API round trip
+    Beam makes before a non-portable runner (the DaskRunner) sees the graph."""
+
+    def to_runner_api_parameter(self, unused_context):
+        return SMALL_GROUPINGS_URN, None
+
+
+@beam.PTransform.register_urn(SMALL_GROUPINGS_URN, None)
+def _small_groupings_from_runner_api(unused_proto, unused_payload, unused_context):
+    return SmallGroupings()

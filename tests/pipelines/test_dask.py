@@ -195,6 +195,9 @@ def test_a_large_input_gets_a_partition_per_partition_input_bytes():
         keyed = pipeline | beam.Create([(i % 5, i) for i in range(100)]) | beam.Reshuffle()
         _ = keyed | "Group" >> beam.GroupByKey()
         _ = keyed | "Ids" >> _FewIds()
+        # What Beam hands a non-portable runner: the graph after a runner API round trip.
+        proto = pipeline.to_runner_api(use_fake_coders=True)
+        pipeline = beam.Pipeline.from_runner_api(proto, pipeline.runner, pipeline._options)
         pipeline.replace_all(dask_overrides())
         visitor = DaskRunner.to_dask_bag_visitor({})  # no client: the fallback, 8
         pipeline.visit(visitor)
