@@ -47,6 +47,10 @@ and tuples of them) with crc32 and Python's numeric hash, which agree in every p
 and falls back to `tokenize` for anything else. 4-5% of a Dask worker's time on the curate
 graph, nothing in what is computed.
 
+Memory: after a bundle, `release_freed_memory` hands what glibc kept of the freed memory
+back to the OS (at most every TRIM_INTERVAL_S), so that a worker's memory is what its
+results hold, which Dask can spill, and not freed memory it counts as unmanaged.
+
 `patch()` installs the fixes. Dask pickles functions by reference, so workers import them from
 this module: the fixes reach them without being installed there by hand. Tagged outputs
 remain unsupported by that runner (the pipeline does not use them, see
@@ -57,9 +61,11 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import ctypes
 import functools
 import re
 import threading
+import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
@@ -95,7 +101,37 @@ def apply_dofn_to_bundle(
         invoker.invoke_process(item)
     invoker.invoke_finish_bundle()
     invoker.invoke_teardown()
-    return [v.value for v in receivers.values]
+    outputs = [v.value for v in receivers.values]
+    release_freed_memory()
+    return outputs
+
+
+TRIM_INTERVAL_S = 2.0  # at most this often per worker process; one trim takes ~30 ms
+_LAST_TRIM = [0.0]
+_TRIM_LOCK = threading.Lock()
+
+
+@functools.cache
+def _malloc_trim():
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc
+        return None
+
+
+def release_freed_memory() -> None:
+    """Hand back to the OS the memory finished bundles freed (glibc only), at most every
+    TRIM_INTERVAL_S per process. glibc keeps freed memory in its arenas: on the 2 GB run a
+    worker held 5.9 GB with under 1 GB of results in memory, which Dask counts as unmanaged
+    memory it cannot spill, and pauses the worker at 80% of its limit; malloc_trim(0) took
+    it to 2.1-2.7 GB."""
+    trim = _malloc_trim()
+    now = time.monotonic()
+    with _TRIM_LOCK:
+        if trim is None or now - _LAST_TRIM[0] < TRIM_INTERVAL_S:
+            return
+        _LAST_TRIM[0] = now
+    trim(0)
 
 
 _WINDOWING: list = []  # (wrapped types, Beam's get_windowed_value, WindowedValue, windows)

@@ -362,3 +362,23 @@ def test_dask_sizes_records_by_what_they_hold_in_every_process():
         [sys.executable, "-c", "import sys\n" + script], capture_output=True, text=True
     )
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_freed_memory_goes_back_to_the_os_at_most_every_interval(monkeypatch):
+    """glibc keeps freed memory, which Dask counts as unmanaged and cannot spill: after a
+    bundle the worker trims it, at most once per TRIM_INTERVAL_S."""
+    from pipelines import dask_compat
+
+    calls = []
+    monkeypatch.setattr(dask_compat, "_malloc_trim", lambda: calls.append)
+    monkeypatch.setattr(dask_compat, "_LAST_TRIM", [0.0])
+    clock = [1000.0]
+    monkeypatch.setattr(dask_compat.time, "monotonic", lambda: clock[0])
+    for step in (0.0, 0.5, 1.0, 2.0, 0.1, 2.5):
+        clock[0] += step
+        dask_compat.release_freed_memory()
+    assert calls == [0, 0, 0]  # at 1000, 1003.5, 1006.1
+    monkeypatch.setattr(dask_compat, "_malloc_trim", lambda: None)
+    clock[0] += 60
+    dask_compat.release_freed_memory()  # not glibc: nothing to call
+    assert calls == [0, 0, 0]
