@@ -122,9 +122,9 @@ def _malloc_trim():
 def release_freed_memory() -> None:
     """Hand back to the OS the memory finished bundles freed (glibc only), at most every
     TRIM_INTERVAL_S per process. glibc keeps freed memory in its arenas: on the 2 GB run a
-    worker held 5.9 GB with under 1 GB of results in memory, which Dask counts as unmanaged
+    worker held 5.8 GiB with under 1 GB of results in memory, which Dask counts as unmanaged
     memory it cannot spill, and pauses the worker at 80% of its limit; malloc_trim(0) took
-    it to 2.1-2.7 GB."""
+    it to 2.1-2.6 GiB."""
     trim = _malloc_trim()
     now = time.monotonic()
     with _TRIM_LOCK:
