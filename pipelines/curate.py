@@ -507,9 +507,7 @@ def execute(
                 index = staged.rebase(near_dedup["index_output"])
                 stages = {**stages, NEAR_DEDUP_STAGE: {**near_dedup, "index_output": index}}
             run_config = dataclasses.replace(config, output=target, stages=stages)
-        sizes = functools.partial(
-            input_file_sizes, config.inputs, config.stages.get(READ_STAGE), config.only_files
-        )
+        sizes = functools.partial(input_file_sizes, config)
         with partitioned_for(sizes):  # called only if a Dask graph sizes its partitions
             run_graph(options, lambda p: build(p, run_config, registry), show_progress)
         delete_tree(FileSystems.join(target, TEMPORARY_DIR))

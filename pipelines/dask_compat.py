@@ -285,8 +285,11 @@ def partition_count(threads: int, small: bool = False) -> int:
     """Default partitions of a grouping for a cluster of `threads` worker threads: two per
     thread (uneven partitions even out), or more for a large input (`partitioned_for`)
     unless the grouping is `small` (transforms.common.SmallGroupings)."""
-    by_threads = max(1, threads) * DEFAULT_PARTITIONS_PER_THREAD
-    return by_threads if small else max(by_threads, _input_partitions())
+    return _with_input_floor(max(1, threads) * DEFAULT_PARTITIONS_PER_THREAD, small)
+
+
+def _with_input_floor(partitions: int, small: bool) -> int:
+    return partitions if small else max(partitions, _input_partitions())
 
 
 _THREADS: dict[str, int] = {}  # client id -> its cluster's worker threads
@@ -305,7 +308,7 @@ def target_partitions(bag_kwargs: dict | None = None, small: bool = False) -> in
 
         client = default_client()
     except (ImportError, ValueError):
-        return FALLBACK_PARTITIONS if small else max(FALLBACK_PARTITIONS, _input_partitions())
+        return _with_input_floor(FALLBACK_PARTITIONS, small)
     with _THREADS_LOCK:
         if client.id not in _THREADS:  # asked once per run, not once per grouping
             _THREADS[client.id] = sum(client.nthreads().values())
@@ -445,15 +448,15 @@ def _combine_op():
 
 def _with_lifted_combines(overrides):
     """Beam's Dask overrides (a function returning PTransformOverrides), plus one that
-    makes a CombinePerKey without side inputs, in the global window, a
-    LiftedCombinePerKey."""
+    makes a CombinePerKey in the global window a LiftedCombinePerKey (one with side
+    inputs is Beam's own combiners.LiftedCombinePerKey, another class, left as it is)."""
     from apache_beam.pipeline import PTransformOverride
     from apache_beam.transforms.combiners import curry_combine_fn
     from apache_beam.transforms.window import GlobalWindows
 
     class LiftCombines(PTransformOverride):
         def matches(self, applied):
-            if type(applied.transform) is not beam.CombinePerKey or applied.side_inputs:
+            if type(applied.transform) is not beam.CombinePerKey:
                 return False
             main = next(iter(applied.main_inputs.values()), None)
             return main is not None and isinstance(main.windowing.windowfn, GlobalWindows)

@@ -215,7 +215,7 @@ def run(argv: list[str] | None = None) -> dict:
     with StagedOutput(output, SUMMARY_FILE, command="pipelines.dedup") as staged:
         staged_config = dataclasses.replace(config, index_output=staged.rebase(config.index_output))
         inputs, staging = resolved.inputs, staged.staging
-        sizes = functools.partial(input_file_sizes, inputs, resolved.stages.get(READ_STAGE))
+        sizes = functools.partial(input_file_sizes, resolved)
         with partitioned_for(sizes):  # called only if a Dask graph sizes its partitions
             run_graph(options, lambda p: build(p, inputs, staging, reader, staged_config))
         index_parent = staged_config.index_output.rstrip("/").rsplit("/", 1)[0] or "/"

@@ -512,21 +512,17 @@ def check_inputs(inputs: list[tuple[str, str]], read_settings: dict | None = Non
             raise UserError(f"--input {spec}: {problem}")
 
 
-def input_file_sizes(
-    inputs: list[tuple[str, str]],
-    read_settings: dict | None = None,
-    only_files: frozenset[str] | None = None,
-) -> list[int]:
-    """The size in bytes of every file the (source, pattern) pairs name that a run reads
-    (listings read through; -1 where a listing does not say), to size a Dask run's
-    partitions by (pipelines.dask_compat.partitioned_for)."""
-    from transforms.readers import ReaderConfig, match_input_files
+def input_file_sizes(config: CurateConfig) -> list[int]:
+    """The size in bytes of every file `config`'s run reads (its inputs' matches, listings
+    read through, less what `only_files` leaves out; -1 where a listing does not say), to
+    size a Dask run's partitions by (pipelines.dask_compat.partitioned_for)."""
+    from transforms.readers import READ_STAGE, ReaderConfig, match_input_files
     from transforms.readers.files import InputFile
 
-    config = ReaderConfig.from_dict(read_settings)
+    reader, only = ReaderConfig.from_dict(config.stages.get(READ_STAGE)), config.only_files
     return [
         item.size
-        for source, pattern in inputs
-        for item in match_input_files(source, pattern, config)
-        if isinstance(item, InputFile) and (only_files is None or item.path in only_files)
+        for source, pattern in config.inputs
+        for item in match_input_files(source, pattern, reader)
+        if isinstance(item, InputFile) and (only is None or item.path in only)
     ]

@@ -19,6 +19,7 @@ from apache_beam.options.pipeline_options import (
 )
 
 from pipelines.options import (
+    CurateConfig,
     CurateOptions,
     RunFailed,
     UserError,
@@ -236,8 +237,9 @@ def test_input_file_sizes_are_those_of_the_files_a_run_reads(tmp_path):
     listing = tmp_path / "wet.paths"  # a Common Crawl listing: sizes it does not say
     listing.write_text("crawl/one.warc.wet.gz\ncrawl/two.warc.wet.gz\n")
     inputs = [("web", str(tmp_path / "*.jsonl")), ("cc", str(listing))]
-    assert input_file_sizes(inputs) == [10, 7, -1, -1]
-    assert input_file_sizes(inputs[:1], only_files=frozenset([str(tmp_path / "b.jsonl")])) == [7]
+    assert input_file_sizes(CurateConfig(inputs)) == [10, 7, -1, -1]
+    only_b = CurateConfig(inputs[:1], only_files=frozenset([str(tmp_path / "b.jsonl")]))
+    assert input_file_sizes(only_b) == [7]
 
 
 def test_command_line_turns_user_errors_and_failed_runs_into_one_line(capsys):
