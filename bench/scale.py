@@ -1,6 +1,7 @@
 """Scale benchmark of issue 15: the whole curate command per runner configuration.
 
-    python -m bench.scale [--mb 20] [--configs one_core,two_cores,mp2,dask2,dask4,encode_only]
+    python -m bench.scale [--mb 20] [--configs one_core,two_cores,mp2,dask2,dask4,encode_only,
+                                             one_core_pair]
     python -m bench.scale --profile [--mb 20]
 
 1. Corpus (cached under /tmp/bench-scale/corpus-<mb>/): 16 web `.json.gz` files of real
@@ -12,7 +13,9 @@
    delta, plus the Dask cluster's processes, which are not our children); peak RSS (VmHWM) of
    every process in the tree and the sampled peak of their sum. `encode_only`, the baseline:
    a bare `encode_batch` over the corpus texts with the one_core run's tokenizer, one core,
-   timed inside its process.
+   timed inside its process. `one_core_pair`: the one_core command twice at once, one per
+   core; its speed-up (twice the one_core wall over its own, in throughput) is the most two
+   workers that share nothing can get on this machine, the ceiling for the runners'.
 3. Checks that tokens/*.parquet, documents/*.parquet and manifest.json (minus config.output
    and runner options) are byte-identical to the one_core run's; writes
    bench/results/scale.json and prints a table. Dask runs also get `dask_timeline`, from
@@ -67,7 +70,11 @@ CONFIGS = {  # name -> (command prefix, curate flags, Dask workers)
     # Memory per worker against partition size: 4x the default partitions of this machine.
     "dask2_p16": ([], [*DASK, "--dask_npartitions=16"], 2),
     "encode_only": (ONE_CORE, [], 0),
+    # Two one_core runs at once, one per core (copies 0 and 1): what two workers that share
+    # nothing could do on this machine, the ceiling of any runner's speed-up here.
+    "one_core_pair": (ONE_CORE, IN_MEMORY, 0),
 }
+PAIR = "one_core_pair"
 RUNNER_KEYS = ("runner", "direct_running_mode", "direct_num_workers", "dask_client_address")
 MAX_LOAD, MAX_WAIT_S = 1.5, 300
 TASK_STREAM = "task-stream"  # the scheduler plugin's name
@@ -342,20 +349,33 @@ def run_config(name: str, corpus: dict, output: Path, max_wait: float, profile=N
         command = [*prefix, *python, "-m", "bench.scale", "--mb", mb, "--encode", str(tokenizer)]
     else:
         shutil.rmtree(output, ignore_errors=True)
-        command = [*prefix, *python, "-m", "pipelines.curate", f"--input={corpus['input']}",
-                   f"--output={output}", *CURATE_FLAGS, *flags]  # fmt: skip
-    row["command"], log_path = " ".join(command), output.parent / f"{name}.log"
+        curate = [*python, "-m", "pipelines.curate", f"--input={corpus['input']}"]
+        command = [*prefix, *curate, f"--output={output}", *CURATE_FLAGS, *flags]
+    # one_core_pair: the command twice at once, on core 0 and core 1, into output/0 and /1
+    commands = [
+        ["taskset", "-c", str(core), *curate, f"--output={output / str(core)}", *CURATE_FLAGS,
+         *flags]
+        for core in (0, 1)
+    ] if name == PAIR else [command]  # fmt: skip
+    row["command"], log_path = " & ".join(map(" ".join, commands)), output.parent / f"{name}.log"
     log(row["command"], name)
     output.parent.mkdir(parents=True, exist_ok=True)
     before, start = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
     started = time.time()
     with open(log_path, "wb") as logs:
-        child = subprocess.Popen(command, cwd=ROOT, env=ENV, stdout=logs, stderr=subprocess.STDOUT)
-    sampler = TreeSampler([child.pid, *([cluster.pid] if cluster else [])])
+        children = [
+            subprocess.Popen(c, cwd=ROOT, env=ENV, stdout=logs, stderr=subprocess.STDOUT)
+            for c in commands
+        ]
+    child = children[0]
+    sampler = TreeSampler([c.pid for c in children] + ([cluster.pid] if cluster else []))
     sampler.sample()
     cluster_cpu_before = {pid: cpu for pid, cpu in sampler.cpu.items() if pid != child.pid}
     sampler.start()
-    child.wait()
+    walls = []
+    for c in children:
+        c.wait()
+        walls.append(round(time.perf_counter() - start, 2))
     wall, ended = time.perf_counter() - start, time.time()
     sampler.stop.set()
     sampler.join()
@@ -372,8 +392,10 @@ def run_config(name: str, corpus: dict, output: Path, max_wait: float, profile=N
         row["dask_timeline"] = dask_timeline(address, started, ended)
         cluster.stdin.close()
         cluster.wait(timeout=120)
+    if name == PAIR:
+        row["copies_wall_s"] = walls
     row |= {
-        "exit_code": child.returncode,
+        "exit_code": max(c.returncode for c in children),
         "wall_s": round(wall, 2),
         "cpu_s": round(cpu, 1),
         "driver_peak_rss_mib": sampler.hwm.get(child.pid),
@@ -382,13 +404,14 @@ def run_config(name: str, corpus: dict, output: Path, max_wait: float, profile=N
         "load_after": os.getloadavg(),
         "log": str(log_path),
     }
-    if child.returncode:
+    if row["exit_code"]:
         row["log_tail"] = log_path.read_text(errors="replace")[-3000:]
     elif name == "encode_only":  # the headline is the in-process time of encode_batch alone
         inside = json.loads(log_path.read_text().strip().splitlines()[-1])
         row |= {"command_wall_s": row["wall_s"], "command_cpu_s": row["cpu_s"], **inside}
-    row["mb_per_s"] = round(corpus["text_bytes"] / MB / row["wall_s"], 3)
-    row["docs_per_s"] = round(corpus["docs"] / row["wall_s"], 1)
+    copies = len(children)  # each copy curates the whole corpus
+    row["mb_per_s"] = round(copies * corpus["text_bytes"] / MB / row["wall_s"], 3)
+    row["docs_per_s"] = round(copies * corpus["docs"] / row["wall_s"], 1)
     return row
 
 
@@ -535,20 +558,22 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         row = run_config(name, corpus, outputs / name, args.max_wait)
         if name != "encode_only" and not row["exit_code"]:
-            digest = output_digest(outputs / name)
-            reference = reference or digest
-            row["identical_to_one_core"] = digest == reference
-            row["output_files_compared"] = len(digest)
+            copies = [outputs / name / "0", outputs / name / "1"] if name == PAIR else [None]
+            digests = [output_digest(copy or outputs / name) for copy in copies]
+            reference = reference or digests[0]
+            row["identical_to_one_core"] = all(d == reference for d in digests)
+            row["output_files_compared"] = sum(map(len, digests))
             row["differing"] = sorted(
-                k for k in reference | digest if reference.get(k) != digest.get(k)
+                {k for d in digests for k in reference | d if reference.get(k) != d.get(k)}
             )
         results["runs"].append(row)
         log(f"{row.get('wall_s')} s wall, {row.get('cpu_s')} s CPU, exit {row['exit_code']}", name)
     done = {r["config"]: r for r in results["runs"] if not r["exit_code"]}
     if "one_core" in done:
         for r in done.values():
-            if r["config"] != "encode_only":
-                r["speedup"] = round(done["one_core"]["wall_s"] / r["wall_s"], 2)
+            if r["config"] != "encode_only":  # in throughput: the pair curates twice
+                copies = 2 if r["config"] == PAIR else 1
+                r["speedup"] = round(copies * done["one_core"]["wall_s"] / r["wall_s"], 2)
         if "encode_only" in done:
             ratio = done["one_core"]["wall_s"] / done["encode_only"]["wall_s"]
             results["one_core_over_encode_only"] = round(ratio, 2)

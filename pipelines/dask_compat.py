@@ -34,7 +34,7 @@ per-element work.
 4. Beam expands a CombinePerKey (and so CombineGlobally, Count, ToDict...) into a
    GroupByKey of every element and a ParDo: on Dask a shuffle of n x n tasks for n
    partitions, 14 of the curate graph's 44 groupings, each for a few counts. Such a
-   combine (global window, no side inputs) becomes a `LiftedCombinePerKey`: each partition
+   combine (global window, no side inputs) becomes a `DaskCombinePerKey`: each partition
    combines its values per key, and the partial results merge in a tree of
    COMBINE_SPLIT_EVERY into one partition (few keys: counts and totals). Keys go into a
    dict, so they must be hashable, as every key this project combines on is.
@@ -410,7 +410,7 @@ def _extract(merged, fn) -> list:
 COMBINE_SPLIT_EVERY = 8  # partial results merged per task of the tree
 
 
-class LiftedCombinePerKey(beam.PTransform):
+class DaskCombinePerKey(beam.PTransform):
     """A CombinePerKey as one leaf of the graph, which the Dask translation lifts (fix 4).
     `fn`: its CombineFn, with the transform's arguments curried in."""
 
@@ -448,7 +448,7 @@ def _combine_op():
 
 def _with_lifted_combines(overrides):
     """Beam's Dask overrides (a function returning PTransformOverrides), plus one that
-    makes a CombinePerKey in the global window a LiftedCombinePerKey (one with side
+    makes a CombinePerKey in the global window a DaskCombinePerKey (one with side
     inputs is Beam's own combiners.LiftedCombinePerKey, another class, left as it is)."""
     from apache_beam.pipeline import PTransformOverride
     from apache_beam.transforms.combiners import curry_combine_fn
@@ -463,7 +463,7 @@ def _with_lifted_combines(overrides):
 
         def get_replacement_transform_for_applied_ptransform(self, applied):
             t = applied.transform
-            return LiftedCombinePerKey(curry_combine_fn(t.fn, t.args, t.kwargs))
+            return DaskCombinePerKey(curry_combine_fn(t.fn, t.args, t.kwargs))
 
     def with_lifted():
         return [LiftCombines(), *overrides()]
@@ -486,8 +486,8 @@ def patch() -> None:
     if not getattr(dask_runner.dask_overrides, "lifts_combines", False):
         dask_runner.dask_overrides = _with_lifted_combines(dask_runner.dask_overrides)
     translations = transform_evaluator.TRANSLATIONS
-    if LiftedCombinePerKey not in translations:
-        translations[LiftedCombinePerKey] = _combine_op()
+    if DaskCombinePerKey not in translations:
+        translations[DaskCombinePerKey] = _combine_op()
     if translations[beam.ParDo].__module__ != __name__:
         translations[beam.ParDo] = _pardo_op()
     if translations[_GroupByKeyOnly].__module__ != __name__:

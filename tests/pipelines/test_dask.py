@@ -301,7 +301,7 @@ def test_combines_are_lifted_and_give_what_beam_gives():
 
     class Leaves(beam.pipeline.PipelineVisitor):
         def visit_transform(self, node):
-            if isinstance(node.transform, dask_compat.LiftedCombinePerKey):
+            if isinstance(node.transform, dask_compat.DaskCombinePerKey):
                 lifted.append(node.full_label)
             elif "GroupByKey" in node.full_label:
                 grouped.append(node.full_label)
