@@ -5,12 +5,23 @@ GitHub at run time (and, without network, retries and falls back after a delay).
 curation run must not reach the network and must run the same way on every machine, so
 `--runner DirectRunner` (or no runner) runs on the FnApiRunner that the DirectRunner falls
 back to, with the same options (`--direct_running_mode`, `--direct_num_workers`).
+
+One saving in that runner's plan, nothing in what it computes: it runs every Flatten of
+several inputs as a stage of its own that reads what the inputs wrote and writes it again.
+Where that stage only feeds a grouping, its inputs write into the grouping directly
+(`write_flattens_into_groupings`). The curate graph flattens before grouping to join
+(CoGroupByKey) and to give empty shards a key: on the 20 MB scale corpus, 104 of the
+424 MB that its stages encoded and decoded again.
 """
 
 from __future__ import annotations
 
+import functools
+
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 from apache_beam.runners.runner import PipelineRunner
+
+MATERIALIZE, GROUP = b"materialize:", b"group:"  # the FnApiRunner's kinds of buffer id
 
 DIRECT_RUNNER_NAMES = {None, "direct", "directrunner", "switchingdirectrunner"}
 
@@ -27,7 +38,62 @@ class OfflineDirectRunner(PipelineRunner):
         provision = fn_runner.ExtendedProvisionInfo(
             beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded)
         )
-        return fn_runner.FnApiRunner(provision_info=provision).run_pipeline(pipeline, options)
+        return _runner_class()(provision_info=provision).run_pipeline(pipeline, options)
+
+
+@functools.cache
+def _runner_class():
+    from apache_beam.runners.portability.fn_api_runner import fn_runner
+
+    class FnApiRunner(fn_runner.FnApiRunner):
+        def create_stages(self, pipeline_proto):
+            context, stages = super().create_stages(pipeline_proto)
+            return context, write_flattens_into_groupings(stages)
+
+    return FnApiRunner
+
+
+def write_flattens_into_groupings(stages: list) -> list:
+    """The FnApiRunner's ordered `stages`, less each stage that only copies a Flatten's
+    buffer into a grouping's: the Flatten's inputs write into the grouping instead, and
+    the stages that had to follow the copy follow them. The grouping buffer merges what
+    several stages write, keeps their order, and its reader waits for all of them."""
+    from apache_beam.runners.worker.bundle_processor import DATA_INPUT_URN, DATA_OUTPUT_URN
+
+    readers: dict[bytes, int] = {}
+    for stage in stages:
+        for t in stage.transforms:
+            if t.spec.urn == DATA_INPUT_URN:
+                readers[t.spec.payload] = readers.get(t.spec.payload, 0) + 1
+    into: dict[bytes, bytes] = {}  # a Flatten's buffer -> the grouping's it is copied to
+    copies: dict = {}  # copy stage -> the stages it must follow
+    for stage in stages:
+        if len(stage.transforms) != 2 or any(stage.side_inputs()) or stage.timers:
+            continue
+        read, write = sorted(stage.transforms, key=lambda t: t.spec.urn != DATA_INPUT_URN)
+        source, target = read.spec.payload, write.spec.payload
+        if (
+            read.spec.urn == DATA_INPUT_URN
+            and write.spec.urn == DATA_OUTPUT_URN
+            and source.startswith(MATERIALIZE)
+            and target.startswith(GROUP)
+            and readers[source] == 1
+            and list(write.inputs.values()) == list(read.outputs.values())
+        ):
+            into[source], copies[stage] = target, stage.must_follow
+    if not copies:
+        return stages
+    kept = []
+    for stage in stages:
+        if stage in copies:
+            continue
+        for t in stage.transforms:
+            if t.spec.urn == DATA_OUTPUT_URN and t.spec.payload in into:
+                t.spec.payload = into[t.spec.payload]
+        if stage.must_follow & copies.keys():
+            stage.must_follow = frozenset().union(*(copies.get(s, {s}) for s in stage.must_follow))
+        kept.append(stage)
+    return kept
 
 
 def runner_for(options: PipelineOptions) -> PipelineRunner | None:
