@@ -8,16 +8,30 @@ from apache_beam.metrics import Metrics
 from schemas.document import Rejected
 
 
-def split_by_type(pcoll, label: str, *types: type) -> tuple:
-    """One PCollection per type in `types`, each holding the elements of that type.
+def split_by_type(pcoll, label: str, bulk: type, *others: type) -> tuple:
+    """One PCollection per type in (`bulk`, *`others`), each holding the elements of that
+    type.
 
     Stages emit a single mixed PCollection (e.g. Document | Rejected) that this splits with
     plain filters. Tagged outputs would be the idiomatic way, but the DaskRunner of
     apache-beam 2.77 sends every tagged output to every consumer, so they are not used.
+    `bulk` is the type of most of the data: the `others` are split from one filter of what
+    is not `bulk`, so `pcoll` has two readers whatever the number of types. On Dask each
+    reader of a partition is a task of its own that may run on another worker, moving the
+    whole partition there: on the 2 GB scale corpus the reads' dead-letter and per-file
+    count filters each waited seconds for partitions of ~90 MB of text, to keep a few
+    records.
     """
-    return tuple(
-        pcoll | f"{label}/{t.__name__}" >> beam.Filter(lambda x, t=t: isinstance(x, t))
-        for t in types
+    kept = pcoll | f"{label}/{bulk.__name__}" >> beam.Filter(lambda x: isinstance(x, bulk))
+    if len(others) < 2:
+        rest = pcoll
+    else:
+        rest = pcoll | f"{label}/Not{bulk.__name__}" >> beam.Filter(
+            lambda x: not isinstance(x, bulk)
+        )
+    return kept, *(
+        rest | f"{label}/{t.__name__}" >> beam.Filter(lambda x, t=t: isinstance(x, t))
+        for t in others
     )
 
 
