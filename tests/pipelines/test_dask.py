@@ -166,6 +166,37 @@ def test_reshuffles_and_groupings_spread_over_the_partitions_asked_for():
     assert dask_compat.target_partitions({"npartitions": 7}) == 7
 
 
+def test_groupings_shuffle_plain_values_and_give_beams_groups():
+    """Beam's ReifyWindows wraps every value of a grouping in a WindowedValue, which its
+    translation dropped after the shuffle; dropped before it, the shuffle's pieces (what
+    moves between workers and is spilled) hold plain values, and the groups are the same."""
+    import apache_beam as beam
+    import dask
+    from apache_beam.runners.dask.dask_runner import DaskRunner
+    from apache_beam.runners.dask.overrides import _GroupByKeyOnly, dask_overrides
+    from apache_beam.utils.windowed_value import WindowedValue
+
+    from pipelines import dask_compat
+
+    dask_compat.patch()
+    pipeline = beam.Pipeline()
+    pairs = pipeline | beam.Create([(i % 3, f"v{i}") for i in range(12)]) | beam.Reshuffle()
+    _ = pairs | "Group" >> beam.GroupByKey()
+    pipeline.replace_all(dask_overrides())
+    visitor = DaskRunner.to_dask_bag_visitor({"npartitions": 2})
+    pipeline.visit(visitor)
+    grouped = next(b for n, b in visitor.bags.items() if type(n.transform) is _GroupByKeyOnly)
+
+    graph = dict(grouped.__dask_graph__())
+    splits = [k for k in graph if isinstance(k, tuple) and str(k[0]).startswith("shuffle-split")]
+    pieces = dask.get(graph, splits)
+    moved = [item for piece in pieces for _, item in piece]
+    assert len(moved) == 12
+    assert not any(isinstance(value, WindowedValue) for _, value in moved)
+    groups = {k: sorted(v) for k, v in grouped.compute(scheduler="sync")}
+    assert groups == {r: sorted(f"v{i}" for i in range(12) if i % 3 == r) for r in range(3)}
+
+
 class _FewIds(SmallGroupings):
     def expand(self, pcoll):
         return pcoll | "Group" >> beam.GroupByKey()
