@@ -90,7 +90,7 @@ def write_flattens_into_groupings(stages: list) -> list:
         for t in stage.transforms:
             if t.spec.urn == DATA_OUTPUT_URN and t.spec.payload in into:
                 t.spec.payload = into[t.spec.payload]
-        if stage.must_follow & copies.keys():
+        while stage.must_follow & copies.keys():  # a copy stage may follow another
             stage.must_follow = frozenset().union(*(copies.get(s, {s}) for s in stage.must_follow))
         kept.append(stage)
     return kept
