@@ -69,6 +69,9 @@ CONFIGS = {  # name -> (command prefix, curate flags, Dask workers)
     "dask4": ([], DASK, 4),
     # Memory per worker against partition size: 4x the default partitions of this machine.
     "dask2_p16": ([], [*DASK, "--dask_npartitions=16"], 2),
+    # Without Dask's work stealing, which moves a queued task to an idle worker with all the
+    # data it reads: the cost of moving a partition of Python records against the gain.
+    "dask2_nosteal": ([], DASK, 2),
     "encode_only": (ONE_CORE, [], 0),
     # Two one_core runs at once, one per core (copies 0 and 1): what two workers that share
     # nothing could do on this machine, the ceiling of any runner's speed-up here.
@@ -226,11 +229,12 @@ def wait_for_quiet_machine(max_wait: float) -> dict:
     return {"waited_s": waited, "ci_running": ci, "load_before": os.getloadavg()}
 
 
-def start_dask_cluster(workers: int) -> tuple[subprocess.Popen, str]:
+def start_dask_cluster(workers: int, stealing: bool = True) -> tuple[subprocess.Popen, str]:
     """A LocalCluster (`workers` processes x 1 thread) in its own process; -> (it, address)."""
     address = WORKDIR / f"dask-{workers}.address"
     address.unlink(missing_ok=True)
     command = [*PYTHON, "-m", "bench.scale", "--serve-dask", str(workers), "--to", str(address)]
+    command += [] if stealing else ["--no-stealing"]
     with open(WORKDIR / f"dask-{workers}.log", "wb") as logs:
         cluster = subprocess.Popen(command, cwd=ROOT, env=ENV, stdin=subprocess.PIPE, stderr=logs)
     while not address.exists():
@@ -240,10 +244,12 @@ def start_dask_cluster(workers: int) -> tuple[subprocess.Popen, str]:
     return cluster, address.read_text()
 
 
-def serve_dask(workers: int, address: Path) -> None:
+def serve_dask(workers: int, address: Path, stealing: bool = True) -> None:
     """Host a LocalCluster, recording its task stream, until stdin closes."""
+    import dask
     import distributed
 
+    dask.config.set({"distributed.scheduler.work-stealing": stealing})
     with distributed.LocalCluster(
         n_workers=workers,
         threads_per_worker=1,
@@ -268,6 +274,11 @@ def _task_stream(dask_scheduler) -> list[dict]:
     return list(dask_scheduler.plugins[TASK_STREAM].buffer)
 
 
+def _stealing_events(dask_scheduler) -> int:
+    """Work stealing's log entries (a request and its outcome per task moved)."""
+    return len(dask_scheduler.get_events("stealing"))
+
+
 def dask_timeline(address: str, started: float, ended: float) -> dict:
     """Where a Dask run's wall time went, from the scheduler's task stream (epoch seconds):
     the driver's start-up before the first task (imports, graph construction, translation),
@@ -280,6 +291,7 @@ def dask_timeline(address: str, started: float, ended: float) -> dict:
     with distributed.Client(address, timeout=30) as client:
         tasks = client.run_on_scheduler(_task_stream)
         threads = sum(client.nthreads().values())
+        steals = client.run_on_scheduler(_stealing_events)
     spans = [
         (s["start"], s["stop"], _step_of(t["key"]))
         for t in tasks
@@ -317,6 +329,7 @@ def dask_timeline(address: str, started: float, ended: float) -> dict:
         "after_last_task_s": round(ended - last, 2),
         "task_s": round(task_s, 1),
         "transfer_s": round(transfer, 1),
+        "stealing_events": steals,
         "occupancy": round(task_s / max((last - first) * threads, 1e-9), 3),
         "at_most_one_thread_busy_s": round(at_most_one, 1),
         "alone_by_step_s": {
@@ -340,7 +353,7 @@ def run_config(name: str, corpus: dict, output: Path, max_wait: float, profile=N
     row = {"config": name, **wait_for_quiet_machine(max_wait)}
     cluster = None
     if dask_workers:
-        cluster, address = start_dask_cluster(dask_workers)
+        cluster, address = start_dask_cluster(dask_workers, name != "dask2_nosteal")
         flags = [*flags, f"--dask_client_address={address}"]
     python = [*PYTHON, "-m", "cProfile", "-o", str(profile)] if profile else PYTHON
     if name == "encode_only":
@@ -524,11 +537,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-reference", action="store_true",
                         help="no one_core run to compare with (too large for it)")  # fmt: skip
     parser.add_argument("--serve-dask", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--no-stealing", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--to", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--encode", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve_dask:
-        serve_dask(args.serve_dask, args.to)
+        serve_dask(args.serve_dask, args.to, not args.no_stealing)
         return 0
     corpus = build_corpus(args.mb)
     if args.encode:
@@ -557,7 +571,7 @@ def main(argv: list[str] | None = None) -> int:
     results["runs"] = []
     for name in names:
         row = run_config(name, corpus, outputs / name, args.max_wait)
-        if name != "encode_only" and not row["exit_code"]:
+        if name != "encode_only" and not row["exit_code"] and not args.no_reference:
             copies = [outputs / name / "0", outputs / name / "1"] if name == PAIR else [None]
             digests = [output_digest(copy or outputs / name) for copy in copies]
             reference = reference or digests[0]
