@@ -84,6 +84,11 @@ TASK_STREAM = "task-stream"  # the scheduler plugin's name
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
+def copy_outputs(name: str, output: Path) -> list[Path]:
+    """Where configuration `name` writes: one output, or one per copy for one_core_pair."""
+    return [output / "0", output / "1"] if name == PAIR else [output]
+
+
 # --- corpus -----------------------------------------------------------------------------
 
 
@@ -364,11 +369,10 @@ def run_config(name: str, corpus: dict, output: Path, max_wait: float, profile=N
         shutil.rmtree(output, ignore_errors=True)
         curate = [*python, "-m", "pipelines.curate", f"--input={corpus['input']}"]
         command = [*prefix, *curate, f"--output={output}", *CURATE_FLAGS, *flags]
-    # one_core_pair: the command twice at once, on core 0 and core 1, into output/0 and /1
+    # one_core_pair: the command twice at once, copy i on core i into output/i
     commands = [
-        ["taskset", "-c", str(core), *curate, f"--output={output / str(core)}", *CURATE_FLAGS,
-         *flags]
-        for core in (0, 1)
+        ["taskset", "-c", str(core), *curate, f"--output={copy}", *CURATE_FLAGS, *flags]
+        for core, copy in enumerate(copy_outputs(name, output))
     ] if name == PAIR else [command]  # fmt: skip
     row["command"], log_path = " & ".join(map(" ".join, commands)), output.parent / f"{name}.log"
     log(row["command"], name)
@@ -380,10 +384,10 @@ def run_config(name: str, corpus: dict, output: Path, max_wait: float, profile=N
             subprocess.Popen(c, cwd=ROOT, env=ENV, stdout=logs, stderr=subprocess.STDOUT)
             for c in commands
         ]
-    child = children[0]
-    sampler = TreeSampler([c.pid for c in children] + ([cluster.pid] if cluster else []))
+    child, pids = children[0], {c.pid for c in children}
+    sampler = TreeSampler([*pids, *([cluster.pid] if cluster else [])])
     sampler.sample()
-    cluster_cpu_before = {pid: cpu for pid, cpu in sampler.cpu.items() if pid != child.pid}
+    cluster_cpu_before = {pid: cpu for pid, cpu in sampler.cpu.items() if pid not in pids}
     sampler.start()
     walls = []
     for c in children:
@@ -398,7 +402,7 @@ def run_config(name: str, corpus: dict, output: Path, max_wait: float, profile=N
     others = [
         {"pid": pid, "role": sampler.roles[pid], "peak_rss_mib": sampler.hwm[pid],
          "cpu_s": round(sampler.cpu[pid] - cluster_cpu_before.get(pid, 0), 1)}
-        for pid in sorted(sampler.hwm) if pid != child.pid and sampler.hwm[pid] > 20
+        for pid in sorted(sampler.hwm) if pid not in pids and sampler.hwm[pid] > 20
     ]  # fmt: skip
     if cluster:
         cpu += sum(p["cpu_s"] for p in others)
@@ -407,6 +411,7 @@ def run_config(name: str, corpus: dict, output: Path, max_wait: float, profile=N
         cluster.wait(timeout=120)
     if name == PAIR:
         row["copies_wall_s"] = walls
+    row["copies"] = len(children)  # each copy curates the whole corpus
     row |= {
         "exit_code": max(c.returncode for c in children),
         "wall_s": round(wall, 2),
@@ -422,9 +427,8 @@ def run_config(name: str, corpus: dict, output: Path, max_wait: float, profile=N
     elif name == "encode_only":  # the headline is the in-process time of encode_batch alone
         inside = json.loads(log_path.read_text().strip().splitlines()[-1])
         row |= {"command_wall_s": row["wall_s"], "command_cpu_s": row["cpu_s"], **inside}
-    copies = len(children)  # each copy curates the whole corpus
-    row["mb_per_s"] = round(copies * corpus["text_bytes"] / MB / row["wall_s"], 3)
-    row["docs_per_s"] = round(copies * corpus["docs"] / row["wall_s"], 1)
+    row["mb_per_s"] = round(row["copies"] * corpus["text_bytes"] / MB / row["wall_s"], 3)
+    row["docs_per_s"] = round(row["copies"] * corpus["docs"] / row["wall_s"], 1)
     return row
 
 
@@ -572,8 +576,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         row = run_config(name, corpus, outputs / name, args.max_wait)
         if name != "encode_only" and not row["exit_code"] and not args.no_reference:
-            copies = [outputs / name / "0", outputs / name / "1"] if name == PAIR else [None]
-            digests = [output_digest(copy or outputs / name) for copy in copies]
+            digests = [output_digest(copy) for copy in copy_outputs(name, outputs / name)]
             reference = reference or digests[0]
             row["identical_to_one_core"] = all(d == reference for d in digests)
             row["output_files_compared"] = sum(map(len, digests))
@@ -586,8 +589,7 @@ def main(argv: list[str] | None = None) -> int:
     if "one_core" in done:
         for r in done.values():
             if r["config"] != "encode_only":  # in throughput: the pair curates twice
-                copies = 2 if r["config"] == PAIR else 1
-                r["speedup"] = round(copies * done["one_core"]["wall_s"] / r["wall_s"], 2)
+                r["speedup"] = round(r["copies"] * done["one_core"]["wall_s"] / r["wall_s"], 2)
         if "encode_only" in done:
             ratio = done["one_core"]["wall_s"] / done["encode_only"]["wall_s"]
             results["one_core_over_encode_only"] = round(ratio, 2)
