@@ -42,11 +42,11 @@ per-element work.
 Savings: a ParDo wraps each input element in a WindowedValue, and Beam's wrapper builds a
 new GlobalWindow (parsing its end timestamp from a proto constant) for every element;
 `windowed` reuses one. A grouping drops its values' windows before its shuffle, not after
-(`_unwindowed`): the shuffle moves and spills plain values. A grouping hashes each key with `dask.tokenize` to choose its
-partition; `key_hash` does it for the keys this pipeline groups on (str, bytes, numbers
-and tuples of them) with crc32 and Python's numeric hash, which agree in every process,
-and falls back to `tokenize` for anything else. 4-5% of a Dask worker's time on the curate
-graph, nothing in what is computed.
+(`_unwindowed`): the shuffle moves and spills plain values. A grouping hashes each key
+with `dask.tokenize` to choose its partition; `key_hash` does it for the keys this
+pipeline groups on (str, bytes, numbers and tuples of them) with crc32 and Python's
+numeric hash, which agree in every process, and falls back to `tokenize` for anything
+else. 4-5% of a Dask worker's time on the curate graph, nothing in what is computed.
 
 Memory: after a bundle, `release_freed_memory` hands what glibc kept of the freed memory
 back to the OS (at most every TRIM_INTERVAL_S), so that a worker's memory is what its
